@@ -1,0 +1,1 @@
+//! Account system: domain, store, actions, hooks.
