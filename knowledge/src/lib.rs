@@ -1,1 +1,54 @@
-//! knowledge
+//! Switchboard's knowledge layer: the operator's documents, chunked, indexed and searched.
+//!
+//! [`KnowledgeBase`] ingests folders of Markdown, plain text, HTML, JSON and TOML files
+//! ([`KnowledgeBase::ingest`]), splits them along headings into token-bounded chunks with a
+//! small overlap (the heading path is kept as the chunk's *section*), and indexes every chunk
+//! twice:
+//!
+//! - **lexically**, with tantivy BM25 on disk (English stemming, stop words, typo correction of
+//!   unknown query terms against the index vocabulary, section and title as boosted fields);
+//! - **by meaning**, with vectors from an [`Embedder`] the caller provides (the crate does not
+//!   depend on a model runtime), stored either in the embedded store ([`Backend::Embedded`]:
+//!   sled on disk, an exact SIMD-friendly scan over one contiguous `f32` matrix in memory) or in
+//!   a Qdrant server ([`Backend::Qdrant`]).
+//!
+//! [`KnowledgeBase::search`] runs both and fuses the rankings with reciprocal rank fusion;
+//! [`SearchMode`] selects one method alone, [`Filter`] restricts by document type or document,
+//! and query embeddings are kept in an LRU cache.
+//!
+//! Ingestion is incremental: a file whose content hash is unchanged is skipped, a changed file
+//! replaces its chunks, a file gone from an ingested folder loses its chunks. Chunk ids are
+//! stable (a hash of file, position and text). Unreadable or unparsable files are reported by
+//! name and skipped.
+//!
+//! **Document types** (`doc_type`, used by filters): the `doc_type` (or `type`, `category`)
+//! key of a Markdown front matter or a top-level `doc_type` key of a JSON/TOML file; otherwise
+//! the first folder under the ingested folder (`packs/telco/billing/late-fees.md` ingested as
+//! `packs/telco` is `billing`); for files directly in the ingested folder, that folder's name.
+//! Values are lowercased slugs.
+//!
+//! On disk, under the directory given to [`KnowledgeBase::open`]: `store/` (sled: file and
+//! chunk records, the index settings and, for the embedded backend, the vectors) and
+//! `lexical/` (tantivy). The sled store is the source of truth; the lexical index is rebuilt
+//! from it when they disagree, e.g. after a crash.
+
+mod cache;
+mod chunk;
+mod config;
+mod embed;
+mod error;
+mod extract;
+mod fusion;
+mod kb;
+mod lexical;
+pub mod qdrant;
+mod store;
+mod vector;
+
+pub use config::{Backend, Filter, Hit, IngestReport, KnowledgeConfig, KnowledgeStats, SearchMode, SkippedFile};
+pub use embed::{EmbedError, Embedder, HashEmbedder};
+pub use error::{Error, Result};
+pub use extract::Format;
+pub use fusion::reciprocal_rank_fusion;
+pub use kb::{KnowledgeBase, MAX_K, MAX_QUERY_CHARS};
+pub use vector::{EmbeddedVectors, VectorEntry, VectorIndex};

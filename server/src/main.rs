@@ -1,1 +1,54 @@
-fn main() {}
+//! `switchboard`: one binary for the server, the tools and the evaluations.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use server::BadInput;
+use server::cli::{AccountsCommand, AgentsCommand, Cli, Command, EvalCommand, ModelsCommand, TrainCommand};
+use server::commands;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let is_server = matches!(cli.command, None | Some(Command::Serve { .. }));
+    server::telemetry::init(if is_server { "info" } else { "warn" });
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.downcast_ref::<BadInput>().is_some() => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let global = cli.global;
+    let command = cli.command.unwrap_or(Command::Serve { addr: None });
+    if let Command::Serve { addr } = command {
+        let _ = global.settings(addr)?;
+        anyhow::bail!("serve: not wired yet");
+    }
+    let settings = global.settings(None)?;
+    match command {
+        Command::Serve { .. } => unreachable!("handled above"),
+        Command::Models(ModelsCommand::Fetch) => anyhow::bail!("not wired yet"),
+        Command::Ingest { dirs } => commands::knowledge::ingest(&settings, &dirs),
+        Command::Accounts(AccountsCommand::Import { file }) => commands::accounts::import(&settings, &file),
+        Command::Train(TrainCommand::Intents { data, out, format, finetune }) => {
+            commands::intents::train(&settings, &data, &out, format.as_deref(), finetune)
+        }
+        Command::Eval(EvalCommand::Intents { train, test, format, json, finetune }) => {
+            commands::intents::eval(&settings, &train, &test, format.as_deref(), json, finetune)
+        }
+        Command::Eval(EvalCommand::Retrieval { qa, json, compare }) => {
+            commands::knowledge::eval_retrieval(&settings, &qa, json, compare)
+        }
+        Command::Eval(EvalCommand::Scenarios { dirs, json }) => commands::scenarios::run(&settings, &dirs, json),
+        Command::Chat => anyhow::bail!("not wired yet"),
+        Command::Bench(_) => anyhow::bail!("not wired yet"),
+        Command::Agents(AgentsCommand::Add { name, role }) => commands::agents::add(&settings, &name, &role),
+    }
+}

@@ -1,1 +1,11 @@
-//! Command implementations behind the `switchboard` CLI.
+//! Command implementations behind the `switchboard` command line.
+
+pub mod accounts;
+pub mod agents;
+// pub mod bench;
+// pub mod chat;
+pub mod intents;
+pub mod knowledge;
+// pub mod models;
+pub mod scenarios;
+// pub mod serve;

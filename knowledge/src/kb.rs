@@ -1,0 +1,748 @@
+//! [`KnowledgeBase`]: ingestion and hybrid search over the lexical and vector indexes.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+use crate::cache::QueryCache;
+use crate::chunk::{ChunkLimits, TokenCounter, chunk_document, embedding_text};
+use crate::config::{Backend, Filter, Hit, IngestReport, KnowledgeConfig, KnowledgeStats, SearchMode, SkippedFile};
+use crate::embed::Embedder;
+use crate::extract::{Format, parse};
+use crate::fusion::reciprocal_rank_fusion;
+use crate::lexical::{LexicalDoc, LexicalIndex};
+use crate::qdrant::QdrantVectors;
+use crate::store::{ChunkRecord, FORMAT_VERSION, FileRecord, IndexSettings, MetaStore, encode};
+use crate::vector::{EmbeddedVectors, VectorEntry, VectorIndex, normalize};
+use crate::{Error, Result};
+
+/// Queries longer than this many characters are cut (the encoder truncates anyway).
+pub const MAX_QUERY_CHARS: usize = 2_000;
+/// Largest `k` a search returns.
+pub const MAX_K: usize = 1_000;
+/// Chunks embedded and written per step of an ingestion.
+const WINDOW_CHUNKS: usize = 512;
+
+/// The knowledge base: documents chunked, indexed with BM25 (tantivy) and embedded
+/// (embedded store or Qdrant), searched with reciprocal rank fusion.
+///
+/// Thread-safe: searches run concurrently with each other and with an ingestion (which is
+/// serialised with other ingestions and becomes visible when it finishes).
+pub struct KnowledgeBase {
+    dir: PathBuf,
+    config: KnowledgeConfig,
+    embedder: Arc<dyn Embedder>,
+    store: MetaStore,
+    lexical: LexicalIndex,
+    vectors: Box<dyn VectorIndex>,
+    cache: QueryCache,
+    ingest_lock: Mutex<()>,
+    dim: usize,
+    backend_name: String,
+}
+
+impl std::fmt::Debug for KnowledgeBase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KnowledgeBase").field("dir", &self.dir).field("backend", &self.backend_name).finish()
+    }
+}
+
+/// A file found while walking the ingest folders.
+struct Candidate {
+    path: PathBuf,
+    key: String,
+    format: Format,
+    doc_type_default: String,
+}
+
+/// A changed file, parsed and chunked, waiting to be embedded and written.
+struct PreparedFile {
+    key: String,
+    record: FileRecord,
+    chunks: Vec<ChunkRecord>,
+    previous: Option<FileRecord>,
+}
+
+impl KnowledgeBase {
+    /// Opens (or creates) the knowledge base stored in `dir`.
+    ///
+    /// If the embedder's model, the vector dimension, the chunking settings or the backend
+    /// differ from those the index was built with, the index is emptied and the next ingestion
+    /// rebuilds it. Leftovers of an interrupted ingestion are cleaned up.
+    pub fn open(dir: &Path, config: KnowledgeConfig, embedder: Arc<dyn Embedder>) -> Result<Self> {
+        if config.chunk_max_tokens < 16 {
+            return Err(Error::Config(format!(
+                "chunk_max_tokens must be at least 16, got {}",
+                config.chunk_max_tokens
+            )));
+        }
+        if config.chunk_overlap_tokens >= config.chunk_max_tokens {
+            return Err(Error::Config("chunk_overlap_tokens must be smaller than chunk_max_tokens".to_string()));
+        }
+        if !(config.rrf_k >= 0.0 && config.lexical_weight >= 0.0 && config.vector_weight >= 0.0) {
+            return Err(Error::Config("fusion k and weights must be non-negative numbers".to_string()));
+        }
+        let dim = embedder.dim();
+        if dim == 0 {
+            return Err(Error::EmbedderContract { expected: "a positive dimension".into(), got: "0".into() });
+        }
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let store = MetaStore::open(&dir.join("store"))?;
+        let lexical = LexicalIndex::open(&dir.join("lexical"))?;
+        let (vectors, backend_name): (Box<dyn VectorIndex>, String) = match &config.backend {
+            Backend::Embedded => {
+                (Box::new(EmbeddedVectors::open(store.db.open_tree("vectors")?, dim)?), "embedded".into())
+            }
+            Backend::Qdrant { url, api_key, collection } => (
+                Box::new(QdrantVectors::open(url, api_key.as_deref(), collection, dim)?),
+                format!("qdrant {url} collection {collection}"),
+            ),
+        };
+        let cache = QueryCache::new(config.query_cache_capacity);
+        let knowledge = KnowledgeBase {
+            dir: dir.to_path_buf(),
+            config,
+            embedder,
+            store,
+            lexical,
+            vectors,
+            cache,
+            ingest_lock: Mutex::new(()),
+            dim,
+            backend_name,
+        };
+        knowledge.check_settings()?;
+        knowledge.reconcile()?;
+        Ok(knowledge)
+    }
+
+    fn expected_settings(&self) -> IndexSettings {
+        IndexSettings {
+            format_version: FORMAT_VERSION,
+            model_id: self.embedder.model_id(),
+            dim: self.dim,
+            chunk_max_tokens: self.config.chunk_max_tokens,
+            chunk_overlap_tokens: self.config.chunk_overlap_tokens,
+            backend: self.backend_name.clone(),
+        }
+    }
+
+    fn check_settings(&self) -> Result<()> {
+        let expected = self.expected_settings();
+        match self.store.settings()? {
+            Some(stored) if stored == expected => Ok(()),
+            stored => {
+                if stored.is_some() || !self.store.files.is_empty() {
+                    tracing::warn!(?stored, ?expected, "knowledge index settings changed; emptying it for a rebuild");
+                    self.clear_all()?;
+                }
+                self.store.set_settings(&expected)?;
+                self.store.flush()
+            }
+        }
+    }
+
+    fn clear_all(&self) -> Result<()> {
+        self.store.clear()?;
+        self.vectors.clear()?;
+        self.lexical.clear()?;
+        self.lexical.commit()?;
+        self.cache.clear();
+        Ok(())
+    }
+
+    /// Removes chunks and vectors no file refers to, drops file records whose chunks are
+    /// missing (so they are ingested again), and rebuilds the lexical index if it disagrees.
+    fn reconcile(&self) -> Result<()> {
+        let files = self.store.all_files()?;
+        let valid: HashSet<&str> = files.iter().flat_map(|(_, r)| r.chunk_ids.iter().map(String::as_str)).collect();
+        let mut batch = sled::Batch::default();
+        let mut present: HashSet<String> = HashSet::new();
+        let mut n_orphans = 0;
+        for key in self.store.chunks.iter().keys() {
+            let key = String::from_utf8_lossy(&key?).into_owned();
+            if valid.contains(key.as_str()) {
+                present.insert(key);
+            } else {
+                batch.remove(key.as_bytes());
+                n_orphans += 1;
+            }
+        }
+        self.store.chunks.apply_batch(batch)?;
+        let vector_ids: Option<HashSet<String>> = self.vectors.chunk_ids()?.map(|ids| ids.into_iter().collect());
+        if let Some(ids) = &vector_ids {
+            let orphans: Vec<String> = ids.iter().filter(|id| !valid.contains(id.as_str())).cloned().collect();
+            n_orphans += orphans.len();
+            self.vectors.delete(&orphans)?;
+        }
+        let mut broken = Vec::new();
+        for (key, record) in &files {
+            let complete = record
+                .chunk_ids
+                .iter()
+                .all(|id| present.contains(id) && vector_ids.as_ref().is_none_or(|vector_ids| vector_ids.contains(id)));
+            if !complete {
+                broken.push((key.clone(), record.chunk_ids.clone()));
+            }
+        }
+        for (key, chunk_ids) in &broken {
+            tracing::warn!(file = %key, "knowledge file record is incomplete; it will be ingested again");
+            self.store.files.remove(key.as_bytes())?;
+            for id in chunk_ids {
+                self.store.chunks.remove(id.as_bytes())?;
+            }
+            self.vectors.delete(chunk_ids)?;
+        }
+        if n_orphans > 0 {
+            tracing::info!(n_orphans, "removed leftovers of an interrupted ingestion");
+        }
+        let n_chunks = self.store.chunks.len();
+        if vector_ids.is_none() && self.vectors.len()? != n_chunks {
+            tracing::warn!("vector backend disagrees with the metadata store; emptying both for a rebuild");
+            self.clear_all()?;
+            self.store.set_settings(&self.expected_settings())?;
+        }
+        if self.lexical.num_docs() != self.store.chunks.len() as u64 {
+            self.rebuild_lexical()?;
+        }
+        self.store.flush()
+    }
+
+    fn rebuild_lexical(&self) -> Result<()> {
+        tracing::info!("rebuilding the lexical index from the metadata store");
+        self.lexical.clear()?;
+        for entry in self.store.chunks.iter() {
+            let (key, value) = entry?;
+            let chunk_id = String::from_utf8_lossy(&key).into_owned();
+            let record: ChunkRecord = crate::store::decode(&value, "chunk record")?;
+            self.lexical.add(&lexical_doc(&chunk_id, &record))?;
+        }
+        self.lexical.commit()
+    }
+
+    /// Ingests every supported file under `dirs` (folders or single files), incrementally:
+    /// unchanged files (same content hash) are skipped, changed files replace their chunks,
+    /// and files that disappeared from these folders lose theirs. Unreadable or unparsable
+    /// files are reported in [`IngestReport::skipped`] and the rest is indexed.
+    ///
+    /// Errors only for a missing folder or a failure of the embedder or the indexes.
+    pub fn ingest(&self, dirs: &[PathBuf], progress: bool) -> Result<IngestReport> {
+        let _guard = self.ingest_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let result = self.ingest_locked(dirs, progress);
+        if result.is_err() {
+            self.lexical.rollback();
+            if let Err(error) = self.reconcile() {
+                tracing::error!(%error, "cleaning up after a failed ingestion failed");
+            }
+        }
+        result
+    }
+
+    fn ingest_locked(&self, dirs: &[PathBuf], progress: bool) -> Result<IngestReport> {
+        let started = Instant::now();
+        let mut report = IngestReport::default();
+        let mut candidates = Vec::new();
+        let mut roots = Vec::new();
+        for dir in dirs {
+            let root = dir.canonicalize().map_err(|_| Error::MissingPath { path: dir.clone() })?;
+            if root.is_file() {
+                let doc_type = root.parent().map(folder_slug).unwrap_or_else(|| "general".to_string());
+                match Format::from_path(&root) {
+                    Some(format) => candidates.push(Candidate {
+                        key: path_key(&root),
+                        path: root.clone(),
+                        format,
+                        doc_type_default: doc_type,
+                    }),
+                    None => report.ignored += 1,
+                }
+                roots.push((path_key(&root), false));
+            } else {
+                walk(&root, &root, &mut candidates, &mut report);
+                roots.push((path_key(&root), true));
+            }
+        }
+        candidates.sort_by(|a, b| a.key.cmp(&b.key));
+        candidates.dedup_by(|a, b| a.key == b.key);
+        let seen: HashSet<&str> = candidates.iter().map(|c| c.key.as_str()).collect();
+
+        // Deleted: files recorded under these roots that are not there any more.
+        let mut deleted: Vec<(String, FileRecord)> = Vec::new();
+        for (key, record) in self.store.all_files()? {
+            let under_root = roots
+                .iter()
+                .any(|(root, is_dir)| if *is_dir { key.starts_with(&format!("{root}/")) } else { &key == root });
+            if under_root && !seen.contains(key.as_str()) {
+                deleted.push((key, record));
+            }
+        }
+
+        // Changed: hash every candidate, keep those whose content differs from the record.
+        let mut changed: Vec<(Candidate, Vec<u8>, String, Option<FileRecord>)> = Vec::new();
+        for candidate in candidates {
+            let bytes = match read_limited(&candidate.path, self.config.max_file_bytes) {
+                Ok(bytes) => bytes,
+                Err(reason) => {
+                    report.skipped.push(SkippedFile { path: candidate.path, reason });
+                    continue;
+                }
+            };
+            let hash = hex::encode(Sha256::digest(&bytes));
+            let previous = self.store.file(&candidate.key)?;
+            if previous.as_ref().is_some_and(|record| record.hash == hash) {
+                report.unchanged += 1;
+                continue;
+            }
+            changed.push((candidate, bytes, hash, previous));
+        }
+
+        let total_bytes: u64 = changed.iter().map(|(_, bytes, _, _)| bytes.len() as u64).sum();
+        let bar = progress_bar(progress && !changed.is_empty(), total_bytes, changed.len());
+        let counter_fn = |text: &str| self.embedder.count_tokens(text);
+        let counter = TokenCounter::new(&counter_fn);
+        let limits =
+            ChunkLimits { max_tokens: self.config.chunk_max_tokens, overlap_tokens: self.config.chunk_overlap_tokens };
+
+        let mut window: Vec<PreparedFile> = Vec::new();
+        let mut window_chunks = 0;
+        let mut written: Vec<PreparedFile> = Vec::new();
+        for (candidate, bytes, hash, previous) in changed {
+            let n_bytes = bytes.len() as u64;
+            match prepare(&candidate, &bytes, hash, previous, &counter, limits) {
+                Ok(prepared) => {
+                    window_chunks += prepared.chunks.len();
+                    window.push(prepared);
+                }
+                Err(reason) => report.skipped.push(SkippedFile { path: candidate.path, reason }),
+            }
+            if window_chunks >= WINDOW_CHUNKS {
+                self.write_window(&mut window)?;
+                written.append(&mut window);
+                window_chunks = 0;
+            }
+            bar.inc(n_bytes);
+        }
+        self.write_window(&mut window)?;
+        written.append(&mut window);
+
+        // Commit: lexical first, then drop replaced chunks, then the file records.
+        for (key, _) in &deleted {
+            self.lexical.delete_file(key)?;
+        }
+        self.lexical.commit()?;
+        let mut stale: Vec<String> = Vec::new();
+        let mut file_batch = sled::Batch::default();
+        for prepared in &written {
+            if let Some(previous) = &prepared.previous {
+                let current: HashSet<&str> = prepared.record.chunk_ids.iter().map(String::as_str).collect();
+                stale.extend(previous.chunk_ids.iter().filter(|id| !current.contains(id.as_str())).cloned());
+                report.updated += 1;
+            } else {
+                report.added += 1;
+            }
+            report.chunks_added += prepared.chunks.len();
+            file_batch.insert(prepared.key.as_bytes(), encode(&prepared.record)?);
+        }
+        for (key, record) in &deleted {
+            stale.extend(record.chunk_ids.iter().cloned());
+            file_batch.remove(key.as_bytes());
+        }
+        report.deleted = deleted.len();
+        report.chunks_removed = stale.len();
+        self.vectors.delete(&stale)?;
+        let mut chunk_batch = sled::Batch::default();
+        for id in &stale {
+            chunk_batch.remove(id.as_bytes());
+        }
+        self.store.chunks.apply_batch(chunk_batch)?;
+        self.store.files.apply_batch(file_batch)?;
+        self.vectors.flush()?;
+        self.store.flush()?;
+        bar.finish_and_clear();
+
+        report.chunks_total = self.store.chunks.len();
+        report.seconds = started.elapsed().as_secs_f64();
+        for skipped in &report.skipped {
+            tracing::warn!(path = %skipped.path.display(), reason = %skipped.reason, "skipped a knowledge file");
+        }
+        tracing::info!(%report, "knowledge ingested");
+        Ok(report)
+    }
+
+    /// Embeds a window of prepared files and writes their chunks (uncommitted in the lexical
+    /// index; the file records are written at the end of the ingestion).
+    fn write_window(&self, window: &mut [PreparedFile]) -> Result<()> {
+        let texts: Vec<String> =
+            window.iter().flat_map(|file| file.chunks.iter().map(|c| embedding_text(&c.section, &c.text))).collect();
+        let vectors = self.embed_texts(&texts)?;
+        let mut vectors = vectors.into_iter();
+        for file in window.iter() {
+            self.lexical.delete_file(&file.key)?;
+            let mut chunk_batch = sled::Batch::default();
+            let mut file_vectors = Vec::with_capacity(file.chunks.len());
+            for (chunk_id, chunk) in file.record.chunk_ids.iter().zip(&file.chunks) {
+                self.lexical.add(&lexical_doc(chunk_id, chunk))?;
+                chunk_batch.insert(chunk_id.as_bytes(), encode(chunk)?);
+                file_vectors.push(vectors.next().unwrap_or_default());
+            }
+            self.store.chunks.apply_batch(chunk_batch)?;
+            let entries: Vec<VectorEntry<'_>> = file
+                .record
+                .chunk_ids
+                .iter()
+                .zip(&file.chunks)
+                .zip(&file_vectors)
+                .map(|((chunk_id, chunk), vector)| VectorEntry {
+                    chunk_id,
+                    doc_type: &chunk.doc_type,
+                    document: &chunk.document,
+                    vector,
+                })
+                .collect();
+            self.vectors.upsert(&entries)?;
+        }
+        Ok(())
+    }
+
+    /// Embeds texts in batches of similar length, checks and normalises the vectors.
+    fn embed_texts(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&idx| texts[idx].len());
+        let mut vectors: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        for batch in order.chunks(self.config.embed_batch_size.max(1)) {
+            let inputs: Vec<&str> = batch.iter().map(|&idx| texts[idx].as_str()).collect();
+            let outputs = self.embed_checked(&inputs)?;
+            for (&idx, vector) in batch.iter().zip(outputs) {
+                vectors[idx] = vector;
+            }
+        }
+        Ok(vectors)
+    }
+
+    fn embed_checked(&self, inputs: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let mut outputs = self.embedder.embed(inputs)?;
+        if outputs.len() != inputs.len() {
+            return Err(Error::EmbedderContract {
+                expected: format!("{} vectors", inputs.len()),
+                got: format!("{} vectors", outputs.len()),
+            });
+        }
+        for vector in &mut outputs {
+            if vector.len() != self.dim || vector.iter().any(|x| !x.is_finite()) {
+                return Err(Error::EmbedderContract {
+                    expected: format!("finite vectors of dimension {}", self.dim),
+                    got: format!("a vector of dimension {}", vector.len()),
+                });
+            }
+            normalize(vector);
+        }
+        Ok(outputs)
+    }
+
+    /// Returns the query's embedding, from the LRU cache when the same text was seen recently.
+    pub fn embed_query(&self, query: &str) -> Result<Arc<[f32]>> {
+        let query = clean_query(query)?;
+        let key = QueryCache::key(query);
+        if let Some(vector) = self.cache.get(&key) {
+            return Ok(vector);
+        }
+        let vector: Arc<[f32]> = Arc::from(self.embed_checked(&[query])?.pop().unwrap_or_default());
+        self.cache.insert(key, vector.clone());
+        Ok(vector)
+    }
+
+    /// Hybrid search: the top `k` chunks for `query`, optionally filtered.
+    pub fn search(&self, query: &str, k: usize, filter: Option<&Filter>) -> Result<Vec<Hit>> {
+        self.search_mode(query, k, filter, SearchMode::Hybrid)
+    }
+
+    /// Search with an explicit mode (hybrid, lexical only or vector only).
+    pub fn search_mode(&self, query: &str, k: usize, filter: Option<&Filter>, mode: SearchMode) -> Result<Vec<Hit>> {
+        let embedding = match mode {
+            SearchMode::Lexical => None,
+            SearchMode::Hybrid | SearchMode::Vector => Some(self.embed_query(query)?),
+        };
+        self.search_inner(query, embedding.as_deref(), k, filter, mode)
+    }
+
+    /// Search with a query embedding computed by the caller (e.g. once per message and reused);
+    /// it must come from the same embedder. `query` is still needed for the lexical side.
+    pub fn search_with_embedding(
+        &self,
+        query: &str,
+        embedding: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        mode: SearchMode,
+    ) -> Result<Vec<Hit>> {
+        if embedding.len() != self.dim {
+            return Err(Error::QueryDimension { expected: self.dim, got: embedding.len() });
+        }
+        let mut embedding = embedding.to_vec();
+        normalize(&mut embedding);
+        self.search_inner(query, Some(&embedding), k, filter, mode)
+    }
+
+    fn search_inner(
+        &self,
+        query: &str,
+        embedding: Option<&[f32]>,
+        k: usize,
+        filter: Option<&Filter>,
+        mode: SearchMode,
+    ) -> Result<Vec<Hit>> {
+        let query = clean_query(query)?;
+        let k = k.min(MAX_K);
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let n_candidates = match mode {
+            SearchMode::Hybrid => self.config.fusion_candidates.max(k),
+            SearchMode::Lexical | SearchMode::Vector => k,
+        };
+        let lexical = match mode {
+            SearchMode::Vector => Vec::new(),
+            SearchMode::Hybrid | SearchMode::Lexical => self.lexical.search(query, n_candidates, filter)?,
+        };
+        let vector = match (mode, embedding) {
+            (SearchMode::Lexical, _) | (_, None) => Vec::new(),
+            (SearchMode::Hybrid | SearchMode::Vector, Some(embedding)) => {
+                self.vectors.search(embedding, n_candidates, filter)?
+            }
+        };
+        let lexical_scores: HashMap<&str, f32> = lexical.iter().map(|(id, s)| (id.as_str(), *s)).collect();
+        let vector_scores: HashMap<&str, f32> = vector.iter().map(|(id, s)| (id.as_str(), *s)).collect();
+        let ranked: Vec<(String, f32)> = match mode {
+            SearchMode::Lexical => lexical.clone(),
+            SearchMode::Vector => vector.clone(),
+            SearchMode::Hybrid => {
+                let lexical_ids: Vec<String> = lexical.iter().map(|(id, _)| id.clone()).collect();
+                let vector_ids: Vec<String> = vector.iter().map(|(id, _)| id.clone()).collect();
+                reciprocal_rank_fusion(
+                    &[(&lexical_ids, self.config.lexical_weight), (&vector_ids, self.config.vector_weight)],
+                    self.config.rrf_k,
+                )
+            }
+        };
+        let mut hits = Vec::with_capacity(k);
+        for (chunk_id, score) in ranked {
+            if hits.len() == k {
+                break;
+            }
+            // A chunk can vanish between the index lookup and here if an ingestion commits.
+            let Some(record) = self.store.chunk(&chunk_id)? else { continue };
+            if filter.is_some_and(|f| !f.matches(&record.doc_type, &record.document)) {
+                continue;
+            }
+            hits.push(Hit {
+                lexical_score: lexical_scores.get(chunk_id.as_str()).copied(),
+                vector_similarity: vector_scores.get(chunk_id.as_str()).copied(),
+                chunk_id,
+                document: record.document,
+                path: PathBuf::from(record.file_key),
+                title: record.title,
+                section: record.section,
+                doc_type: record.doc_type,
+                text: record.text,
+                score,
+            });
+        }
+        Ok(hits)
+    }
+
+    /// Returns the number of files and chunks, the model and the backend.
+    pub fn stats(&self) -> Result<KnowledgeStats> {
+        let (cache_hits, cache_misses) = self.cache.stats();
+        Ok(KnowledgeStats {
+            n_files: self.store.files.len(),
+            n_chunks: self.store.chunks.len(),
+            model_id: self.embedder.model_id(),
+            dim: self.dim,
+            backend: self.backend_name.clone(),
+            cache_hits,
+            cache_misses,
+        })
+    }
+
+    /// Returns the directory the index lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+fn lexical_doc<'a>(chunk_id: &'a str, chunk: &'a ChunkRecord) -> LexicalDoc<'a> {
+    LexicalDoc {
+        chunk_id,
+        file_key: &chunk.file_key,
+        doc_type: &chunk.doc_type,
+        document: &chunk.document,
+        title: &chunk.title,
+        section: &chunk.section,
+        text: &chunk.text,
+    }
+}
+
+/// Trims the query and cuts it to [`MAX_QUERY_CHARS`]; rejects empty queries.
+fn clean_query(query: &str) -> Result<&str> {
+    let query = query.trim();
+    if query.is_empty() {
+        return Err(Error::EmptyQuery);
+    }
+    Ok(match query.char_indices().nth(MAX_QUERY_CHARS) {
+        Some((cut, _)) => &query[..cut],
+        None => query,
+    })
+}
+
+fn path_key(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// "Roaming Docs" -> "roaming-docs".
+fn slug(text: &str) -> String {
+    let mut slug = String::new();
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            slug.extend(c.to_lowercase());
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_end_matches('-').to_string();
+    if slug.is_empty() { "general".to_string() } else { slug }
+}
+
+fn folder_slug(folder: &Path) -> String {
+    folder.file_name().map(|name| slug(&name.to_string_lossy())).unwrap_or_else(|| "general".to_string())
+}
+
+/// Collects supported files under `dir`, skipping hidden entries; does not follow symlinked
+/// folders (no cycles).
+fn walk(root: &Path, dir: &Path, candidates: &mut Vec<Candidate>, report: &mut IngestReport) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) => {
+            report
+                .skipped
+                .push(SkippedFile { path: dir.to_path_buf(), reason: format!("cannot read folder: {error}") });
+            return;
+        }
+    };
+    let mut entries: Vec<_> = entries.filter_map(|e| e.ok()).collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let Ok(file_type) = entry.file_type() else { continue };
+        if file_type.is_dir() {
+            walk(root, &path, candidates, report);
+            continue;
+        }
+        // Files (and symlinks to files).
+        if !(file_type.is_file() || (file_type.is_symlink() && path.is_file())) {
+            continue;
+        }
+        let Some(format) = Format::from_path(&path) else {
+            report.ignored += 1;
+            continue;
+        };
+        let relative = path.strip_prefix(root).unwrap_or(&path);
+        let doc_type_default = match relative.components().count() {
+            0 | 1 => folder_slug(root),
+            _ => relative.components().next().map(|c| slug(&c.as_os_str().to_string_lossy())).unwrap_or_default(),
+        };
+        candidates.push(Candidate { key: path_key(&path), path, format, doc_type_default });
+    }
+}
+
+fn read_limited(path: &Path, max_bytes: u64) -> std::result::Result<Vec<u8>, String> {
+    let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if metadata.len() > max_bytes {
+        return Err(format!("file is {} bytes, more than the {max_bytes}-byte limit", metadata.len()));
+    }
+    std::fs::read(path).map_err(|e| format!("cannot read: {e}"))
+}
+
+fn prepare(
+    candidate: &Candidate,
+    bytes: &[u8],
+    hash: String,
+    previous: Option<FileRecord>,
+    counter: &TokenCounter<'_>,
+    limits: ChunkLimits,
+) -> std::result::Result<PreparedFile, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not valid UTF-8 text ({e})"))?;
+    let stem = candidate.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let document = candidate.path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let parsed = parse(candidate.format, text, &stem)?;
+    let doc_type = parsed.doc_type.as_deref().map(slug).unwrap_or_else(|| candidate.doc_type_default.clone());
+    let drafts = chunk_document(&parsed, counter, limits);
+    if drafts.is_empty() {
+        return Err("no extractable text".to_string());
+    }
+    let mut chunk_ids = Vec::with_capacity(drafts.len());
+    let mut chunks = Vec::with_capacity(drafts.len());
+    for (idx, draft) in drafts.into_iter().enumerate() {
+        let mut hasher = Sha256::new();
+        for part in
+            [candidate.key.as_bytes(), idx.to_string().as_bytes(), draft.section.as_bytes(), draft.text.as_bytes()]
+        {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+        chunk_ids.push(hex::encode(&hasher.finalize()[..16]));
+        chunks.push(ChunkRecord {
+            file_key: candidate.key.clone(),
+            document: document.clone(),
+            doc_type: doc_type.clone(),
+            title: parsed.title.clone(),
+            section: draft.section,
+            text: draft.text,
+        });
+    }
+    Ok(PreparedFile {
+        key: candidate.key.clone(),
+        record: FileRecord { hash, document, doc_type, title: parsed.title, chunk_ids },
+        chunks,
+        previous,
+    })
+}
+
+fn progress_bar(visible: bool, total_bytes: u64, n_files: usize) -> indicatif::ProgressBar {
+    if !visible {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(Some(total_bytes), indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} [{elapsed_precise}] [{wide_bar}] {binary_bytes}/{binary_total_bytes} ({eta} left)",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(format!("ingesting {n_files} files"));
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slug("Roaming Docs"), "roaming-docs");
+        assert_eq!(slug("--"), "general");
+        assert_eq!(slug("Plans"), "plans");
+    }
+
+    #[test]
+    fn queries_are_trimmed_and_bounded() {
+        assert!(matches!(clean_query("  \n "), Err(Error::EmptyQuery)));
+        assert_eq!(clean_query(" late fee ").unwrap(), "late fee");
+        let long = "é".repeat(MAX_QUERY_CHARS + 10);
+        assert_eq!(clean_query(&long).unwrap().chars().count(), MAX_QUERY_CHARS);
+    }
+}

@@ -1,0 +1,402 @@
+//! The lexical index: tantivy BM25 over chunk title, section path and text, with an English
+//! stemming analyzer, stop words removed, and typo correction of unknown query terms against the
+//! index's own vocabulary (Levenshtein automata over the term dictionary).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+
+use levenshtein_automata::{Distance, LevenshteinAutomatonBuilder};
+use tantivy::collector::TopDocs;
+use tantivy::directory::MmapDirectory;
+use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
+};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use crate::{Filter, Result};
+
+const ANALYZER: &str = "switchboard_en";
+const WRITER_MEMORY_BYTES: usize = 32_000_000;
+const MAX_QUERY_TERMS: usize = 64;
+const SECTION_BOOST: f32 = 1.5;
+const TITLE_BOOST: f32 = 1.0;
+const CORRECTED_TERM_BOOST: f32 = 0.8;
+
+/// English stop words: Lucene's list plus question and pronoun words that carry no topic.
+const STOP_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not", "of",
+    "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will", "with",
+    "i", "me", "my", "mine", "you", "your", "we", "our", "us", "do", "does", "did", "what", "how", "which", "who",
+    "whom", "why", "when", "where", "can", "could", "would", "should", "am", "please", "hi", "hello", "thanks", "im",
+    "i'm", "its", "get", "got", "have", "has", "had", "been", "being", "so", "just", "any", "some", "about", "also",
+];
+
+/// One chunk as the lexical index sees it.
+pub(crate) struct LexicalDoc<'a> {
+    pub chunk_id: &'a str,
+    pub file_key: &'a str,
+    pub doc_type: &'a str,
+    pub document: &'a str,
+    pub title: &'a str,
+    pub section: &'a str,
+    pub text: &'a str,
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    chunk_id: Field,
+    file_key: Field,
+    doc_type: Field,
+    document: Field,
+    title: Field,
+    section: Field,
+    body: Field,
+}
+
+pub(crate) struct LexicalIndex {
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<Option<IndexWriter>>,
+    fields: Fields,
+    analyzer: TextAnalyzer,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let text = |stored: bool| {
+        let indexing =
+            TextFieldIndexing::default().set_tokenizer(ANALYZER).set_index_option(IndexRecordOption::WithFreqs);
+        let options = TextOptions::default().set_indexing_options(indexing);
+        if stored { options.set_stored() } else { options }
+    };
+    let fields = Fields {
+        chunk_id: builder.add_text_field("chunk_id", STRING | STORED),
+        file_key: builder.add_text_field("file_key", STRING),
+        doc_type: builder.add_text_field("doc_type", STRING),
+        document: builder.add_text_field("document", STRING),
+        title: builder.add_text_field("title", text(false)),
+        section: builder.add_text_field("section", text(false)),
+        body: builder.add_text_field("body", text(false)),
+    };
+    (builder.build(), fields)
+}
+
+fn analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .filter(StopWordFilter::remove(STOP_WORDS.iter().map(|w| w.to_string())))
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
+
+fn fuzzy_builder(distance: u8) -> &'static LevenshteinAutomatonBuilder {
+    static ONE: OnceLock<LevenshteinAutomatonBuilder> = OnceLock::new();
+    static TWO: OnceLock<LevenshteinAutomatonBuilder> = OnceLock::new();
+    match distance {
+        1 => ONE.get_or_init(|| LevenshteinAutomatonBuilder::new(1, true)),
+        _ => TWO.get_or_init(|| LevenshteinAutomatonBuilder::new(2, true)),
+    }
+}
+
+/// Adapts a Levenshtein DFA to the term dictionary's automaton interface.
+struct LevenshteinDfa(levenshtein_automata::DFA);
+
+impl tantivy_fst::Automaton for LevenshteinDfa {
+    type State = u32;
+
+    fn start(&self) -> u32 {
+        self.0.initial_state()
+    }
+
+    fn is_match(&self, state: &u32) -> bool {
+        matches!(self.0.distance(*state), Distance::Exact(_))
+    }
+
+    fn can_match(&self, state: &u32) -> bool {
+        *state != levenshtein_automata::SINK_STATE
+    }
+
+    fn accept(&self, state: &u32, byte: u8) -> u32 {
+        self.0.transition(*state, byte)
+    }
+}
+
+impl LexicalIndex {
+    /// Opens the index in `dir`, creating it (or recreating it if its schema is foreign).
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
+        let (schema, fields) = schema();
+        let directory = MmapDirectory::open(dir).map_err(|e| crate::Error::Lexical(e.into()))?;
+        let index = match Index::open_or_create(directory, schema.clone()) {
+            Ok(index) => index,
+            Err(tantivy::TantivyError::SchemaError(message)) => {
+                tracing::warn!(%message, "lexical index has another schema; rebuilding it");
+                std::fs::remove_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
+                std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
+                let directory = MmapDirectory::open(dir).map_err(|e| crate::Error::Lexical(e.into()))?;
+                Index::create(directory, schema, tantivy::IndexSettings::default())?
+            }
+            Err(other) => return Err(other.into()),
+        };
+        index.tokenizers().register(ANALYZER, analyzer());
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        Ok(LexicalIndex { index, reader, writer: Mutex::new(None), fields, analyzer: analyzer() })
+    }
+
+    fn with_writer<T>(&self, f: impl FnOnce(&mut IndexWriter) -> Result<T>) -> Result<T> {
+        let mut guard = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if guard.is_none() {
+            *guard = Some(self.index.writer_with_num_threads(1, WRITER_MEMORY_BYTES)?);
+        }
+        match guard.as_mut() {
+            Some(writer) => f(writer),
+            None => unreachable!("writer was just created"),
+        }
+    }
+
+    /// Queues a chunk for indexing (visible after [`LexicalIndex::commit`]).
+    pub fn add(&self, doc: &LexicalDoc<'_>) -> Result<()> {
+        let f = self.fields;
+        let mut document = TantivyDocument::default();
+        document.add_text(f.chunk_id, doc.chunk_id);
+        document.add_text(f.file_key, doc.file_key);
+        document.add_text(f.doc_type, doc.doc_type);
+        document.add_text(f.document, doc.document);
+        document.add_text(f.title, doc.title);
+        document.add_text(f.section, doc.section);
+        document.add_text(f.body, doc.text);
+        self.with_writer(|writer| {
+            writer.add_document(document)?;
+            Ok(())
+        })
+    }
+
+    /// Queues the removal of every chunk of a file (applies to chunks added before this call).
+    pub fn delete_file(&self, file_key: &str) -> Result<()> {
+        let term = Term::from_field_text(self.fields.file_key, file_key);
+        self.with_writer(|writer| {
+            writer.delete_term(term);
+            Ok(())
+        })
+    }
+
+    /// Removes everything (after the next commit).
+    pub fn clear(&self) -> Result<()> {
+        self.with_writer(|writer| {
+            writer.delete_all_documents()?;
+            Ok(())
+        })
+    }
+
+    /// Commits queued changes, makes them visible to searches and releases the writer.
+    pub fn commit(&self) -> Result<()> {
+        let mut guard = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(mut writer) = guard.take() {
+            writer.commit()?;
+            writer.wait_merging_threads()?;
+            self.reader.reload()?;
+        }
+        Ok(())
+    }
+
+    /// Drops queued changes.
+    pub fn rollback(&self) {
+        let mut guard = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        guard.take();
+    }
+
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Analyzes a query into distinct index terms (stemmed, stop words removed).
+    pub fn query_terms(&self, query: &str) -> Vec<String> {
+        let mut analyzer = self.analyzer.clone();
+        let mut stream = analyzer.token_stream(query);
+        let mut terms: Vec<String> = Vec::new();
+        while stream.advance() {
+            let text = &stream.token().text;
+            if !terms.iter().any(|t| t == text) {
+                terms.push(text.clone());
+            }
+            if terms.len() >= MAX_QUERY_TERMS {
+                break;
+            }
+        }
+        terms
+    }
+
+    /// Returns the top `n` chunk ids with their BM25 scores.
+    pub fn search(&self, query: &str, n: usize, filter: Option<&Filter>) -> Result<Vec<(String, f32)>> {
+        let searcher = self.reader.searcher();
+        if n == 0 || searcher.num_docs() == 0 {
+            return Ok(Vec::new());
+        }
+        let f = self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for term_text in self.query_terms(query) {
+            let mut weighted = vec![(term_text.clone(), 1.0f32)];
+            let doc_freq = |text: &str| -> Result<u64> {
+                let mut total = 0;
+                for field in [f.body, f.section, f.title] {
+                    total += searcher.doc_freq(&Term::from_field_text(field, text))?;
+                }
+                Ok(total)
+            };
+            if doc_freq(&term_text)? == 0 {
+                match self.correct(&searcher, &term_text)? {
+                    Some(corrected) => weighted = vec![(corrected, CORRECTED_TERM_BOOST)],
+                    None => continue,
+                }
+            }
+            for (text, weight) in weighted {
+                for (field, boost) in [(f.body, 1.0), (f.section, SECTION_BOOST), (f.title, TITLE_BOOST)] {
+                    let term_query = TermQuery::new(Term::from_field_text(field, &text), IndexRecordOption::WithFreqs);
+                    clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(term_query), boost * weight))));
+                }
+            }
+        }
+        if clauses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let text_query: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
+        let query: Box<dyn Query> = match filter.and_then(|filter| self.filter_query(filter)) {
+            Some(filter_query) => Box::new(BooleanQuery::new(vec![
+                (Occur::Must, text_query),
+                (Occur::Must, Box::new(ConstScoreQuery::new(filter_query, 0.0))),
+            ])),
+            None => text_query,
+        };
+        let top = searcher.search(&query, &TopDocs::with_limit(n))?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let document: TantivyDocument = searcher.doc(address)?;
+            if let Some(chunk_id) = document.get_first(f.chunk_id).and_then(|v| v.as_str()) {
+                hits.push((chunk_id.to_string(), score));
+            }
+        }
+        Ok(hits)
+    }
+
+    fn filter_query(&self, filter: &Filter) -> Option<Box<dyn Query>> {
+        let f = self.fields;
+        let union = |field: Field, values: &[String]| -> Option<Box<dyn Query>> {
+            if values.is_empty() {
+                return None;
+            }
+            let queries: Vec<Box<dyn Query>> = values
+                .iter()
+                .map(|v| {
+                    Box::new(TermQuery::new(Term::from_field_text(field, v), IndexRecordOption::Basic))
+                        as Box<dyn Query>
+                })
+                .collect();
+            Some(Box::new(BooleanQuery::union(queries)))
+        };
+        let parts: Vec<Box<dyn Query>> = [union(f.doc_type, &filter.doc_types), union(f.document, &filter.documents)]
+            .into_iter()
+            .flatten()
+            .collect();
+        match parts.len() {
+            0 => None,
+            _ => Some(Box::new(BooleanQuery::intersection(parts))),
+        }
+    }
+
+    /// Finds the most frequent indexed term within edit distance 1 (2 for long terms).
+    fn correct(&self, searcher: &tantivy::Searcher, term: &str) -> Result<Option<String>> {
+        let n_chars = term.chars().count();
+        if n_chars < 4 || term.chars().any(|c| c.is_ascii_digit()) {
+            return Ok(None);
+        }
+        let distance = if n_chars >= 8 { 2 } else { 1 };
+        let mut candidates: HashMap<Vec<u8>, u64> = HashMap::new();
+        for field in [self.fields.body, self.fields.section] {
+            for segment in searcher.segment_readers() {
+                let inverted = segment.inverted_index(field)?;
+                let dfa = LevenshteinDfa(fuzzy_builder(distance).build_dfa(term));
+                let mut stream =
+                    inverted.terms().search(dfa).into_stream().map_err(|e| crate::Error::Lexical(e.into()))?;
+                while stream.advance() {
+                    *candidates.entry(stream.key().to_vec()).or_default() += u64::from(stream.value().doc_freq);
+                }
+            }
+        }
+        let best = candidates
+            .into_iter()
+            .max_by(|(a_term, a_freq), (b_term, b_freq)| a_freq.cmp(b_freq).then_with(|| b_term.cmp(a_term)));
+        Ok(best.and_then(|(bytes, _)| String::from_utf8(bytes).ok()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index_with(docs: &[(&str, &str, &str)]) -> (tempfile::TempDir, LexicalIndex) {
+        let dir = tempfile::tempdir().unwrap();
+        let index = LexicalIndex::open(dir.path()).unwrap();
+        for (idx, (doc_type, section, text)) in docs.iter().enumerate() {
+            let chunk_id = format!("c{idx}");
+            index
+                .add(&LexicalDoc {
+                    chunk_id: &chunk_id,
+                    file_key: &format!("/f{idx}"),
+                    doc_type,
+                    document: &format!("f{idx}.md"),
+                    title: "",
+                    section,
+                    text,
+                })
+                .unwrap();
+        }
+        index.commit().unwrap();
+        (dir, index)
+    }
+
+    #[track_caller]
+    fn check_top(index: &LexicalIndex, query: &str, filter: Option<&Filter>, expected: &[&str]) {
+        let ids: Vec<String> =
+            index.search(query, expected.len(), filter).unwrap().into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, expected, "query: {query}");
+    }
+
+    #[test]
+    fn stemming_typos_and_filters() {
+        let (_dir, index) = index_with(&[
+            ("billing", "Late fees", "A late payment fee of $10 is charged."),
+            ("roaming", "Roaming zones", "Roaming charges apply in zone 2 when travelling abroad."),
+            ("plans", "Plans", "The Basic Plan costs $40 per month."),
+        ]);
+        check_top(&index, "payments", None, &["c0"]);
+        check_top(&index, "how do I pay late?", None, &["c0"]);
+        check_top(&index, "rooming abroad", None, &["c1"]);
+        check_top(&index, "travelled", None, &["c1"]);
+        check_top(&index, "charges", Some(&Filter::doc_type("roaming")), &["c1"]);
+        check_top(&index, "charges", Some(&Filter::doc_type("plans")), &[]);
+        check_top(&index, "the of and", None, &[]);
+        check_top(&index, "", None, &[]);
+    }
+
+    #[test]
+    fn delete_file_removes_its_chunks() {
+        let (_dir, index) = index_with(&[("a", "s", "alpha words"), ("a", "s", "beta words")]);
+        index.delete_file("/f0").unwrap();
+        index.commit().unwrap();
+        assert_eq!(index.num_docs(), 1);
+        check_top(&index, "alpha", None, &[]);
+    }
+
+    #[test]
+    fn hostile_queries_do_not_fail() {
+        let (_dir, index) = index_with(&[("a", "s", "text")]);
+        for query in ["AND OR NOT", "title:x \"unclosed", "((((", "*", &"word ".repeat(10_000), "🙂🙂", "\0"] {
+            index.search(query, 5, None).unwrap();
+        }
+    }
+}

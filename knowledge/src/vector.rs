@@ -1,0 +1,390 @@
+//! Vector indexes behind one trait: the embedded default ([`EmbeddedVectors`]: sled on disk,
+//! an exact scan over one contiguous `f32` matrix in memory) and Qdrant
+//! ([`crate::qdrant::QdrantVectors`]).
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use crate::{Error, Filter, Result};
+
+/// One vector to store, with the metadata filters need.
+#[derive(Debug, Clone, Copy)]
+pub struct VectorEntry<'a> {
+    pub chunk_id: &'a str,
+    pub doc_type: &'a str,
+    pub document: &'a str,
+    pub vector: &'a [f32],
+}
+
+/// Storage and nearest-neighbour search of chunk vectors (cosine similarity of L2-normalised
+/// vectors, i.e. dot products).
+pub trait VectorIndex: Send + Sync {
+    /// Inserts or replaces vectors.
+    fn upsert(&self, entries: &[VectorEntry<'_>]) -> Result<()>;
+    /// Removes vectors; unknown ids are ignored.
+    fn delete(&self, chunk_ids: &[String]) -> Result<()>;
+    /// Returns the `n` most similar chunks with their similarity, best first.
+    fn search(&self, query: &[f32], n: usize, filter: Option<&Filter>) -> Result<Vec<(String, f32)>>;
+    /// Returns the number of stored vectors.
+    fn len(&self) -> Result<usize>;
+    /// Returns whether no vector is stored.
+    fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+    /// Returns every stored chunk id, or `None` when listing is too costly for this backend.
+    fn chunk_ids(&self) -> Result<Option<Vec<String>>>;
+    /// Removes everything.
+    fn clear(&self) -> Result<()>;
+    /// Makes writes durable.
+    fn flush(&self) -> Result<()>;
+}
+
+/// Dot product written so that the compiler vectorises it (16 independent accumulators).
+#[inline]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut acc = [0f32; LANES];
+    let a_chunks = a.chunks_exact(LANES);
+    let b_chunks = b.chunks_exact(LANES);
+    let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for lane in 0..LANES {
+            acc[lane] += x[lane] * y[lane];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Scales a vector to unit length (leaves zero vectors alone).
+pub(crate) fn normalize(vector: &mut [f32]) {
+    let norm = dot(vector, vector).sqrt();
+    if norm > 0.0 && norm.is_finite() {
+        vector.iter_mut().for_each(|x| *x /= norm);
+    }
+}
+
+/// A similarity with a total order, for the top-n heap.
+#[derive(Clone, Copy, PartialEq)]
+struct Scored(f32, usize);
+
+impl Eq for Scored {}
+
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scored {
+    // Reversed so that `BinaryHeap` is a min-heap on similarity (ties: lower row wins).
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.0.total_cmp(&self.0).then_with(|| self.1.cmp(&other.1))
+    }
+}
+
+/// Interned metadata strings, so that each row carries two small integers.
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<String, u32>,
+}
+
+impl Interner {
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = self.ids.len() as u32;
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+
+    fn get(&self, name: &str) -> Option<u32> {
+        self.ids.get(name).copied()
+    }
+}
+
+/// All vectors in one contiguous row-major matrix.
+#[derive(Default)]
+struct Matrix {
+    dim: usize,
+    data: Vec<f32>,
+    ids: Vec<Arc<str>>,
+    doc_types: Vec<u32>,
+    documents: Vec<u32>,
+    row_of: HashMap<Arc<str>, usize>,
+    names: Interner,
+}
+
+impl Matrix {
+    fn upsert(&mut self, chunk_id: &str, doc_type: &str, document: &str, vector: &[f32]) {
+        let doc_type = self.names.intern(doc_type);
+        let document = self.names.intern(document);
+        if let Some(&row) = self.row_of.get(chunk_id) {
+            self.data[row * self.dim..(row + 1) * self.dim].copy_from_slice(vector);
+            self.doc_types[row] = doc_type;
+            self.documents[row] = document;
+            return;
+        }
+        let id: Arc<str> = Arc::from(chunk_id);
+        self.row_of.insert(id.clone(), self.ids.len());
+        self.ids.push(id);
+        self.doc_types.push(doc_type);
+        self.documents.push(document);
+        self.data.extend_from_slice(vector);
+    }
+
+    fn delete(&mut self, chunk_id: &str) {
+        let Some(row) = self.row_of.remove(chunk_id) else { return };
+        let last = self.ids.len() - 1;
+        if row != last {
+            let (head, tail) = self.data.split_at_mut(last * self.dim);
+            head[row * self.dim..(row + 1) * self.dim].copy_from_slice(&tail[..self.dim]);
+            self.ids.swap(row, last);
+            self.doc_types.swap(row, last);
+            self.documents.swap(row, last);
+            self.row_of.insert(self.ids[row].clone(), row);
+        }
+        self.ids.pop();
+        self.doc_types.pop();
+        self.documents.pop();
+        self.data.truncate(last * self.dim);
+    }
+
+    fn search(&self, query: &[f32], n: usize, filter: Option<&Filter>) -> Vec<(String, f32)> {
+        if n == 0 || self.ids.is_empty() {
+            return Vec::new();
+        }
+        // Resolve the filter to interned ids; a value never seen matches nothing.
+        let allowed = |names: &[String]| -> Option<Vec<u32>> {
+            (!names.is_empty()).then(|| names.iter().filter_map(|name| self.names.get(name)).collect())
+        };
+        let allowed_types = filter.and_then(|f| allowed(&f.doc_types));
+        let allowed_documents = filter.and_then(|f| allowed(&f.documents));
+        let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(n + 1);
+        let mut threshold = f32::NEG_INFINITY;
+        for (row, vector) in self.data.chunks_exact(self.dim).enumerate() {
+            if let Some(types) = &allowed_types {
+                if !types.contains(&self.doc_types[row]) {
+                    continue;
+                }
+            }
+            if let Some(documents) = &allowed_documents {
+                if !documents.contains(&self.documents[row]) {
+                    continue;
+                }
+            }
+            let similarity = dot(vector, query);
+            if heap.len() < n {
+                heap.push(Scored(similarity, row));
+                if heap.len() == n {
+                    threshold = heap.peek().map_or(f32::NEG_INFINITY, |s| s.0);
+                }
+            } else if similarity > threshold {
+                heap.pop();
+                heap.push(Scored(similarity, row));
+                threshold = heap.peek().map_or(f32::NEG_INFINITY, |s| s.0);
+            }
+        }
+        let mut results: Vec<Scored> = heap.into_vec();
+        results.sort();
+        results.into_iter().map(|Scored(similarity, row)| (self.ids[row].to_string(), similarity)).collect()
+    }
+}
+
+/// The embedded vector index: vectors persisted in a sled tree, searched by an exact scan.
+///
+/// Value layout in sled: `u16` length + doc type, `u16` length + document name, then the
+/// vector as little-endian `f32`s.
+pub struct EmbeddedVectors {
+    tree: sled::Tree,
+    matrix: RwLock<Matrix>,
+}
+
+impl EmbeddedVectors {
+    /// Loads every vector of `tree` into memory.
+    pub fn open(tree: sled::Tree, dim: usize) -> Result<Self> {
+        let mut matrix = Matrix { dim, ..Matrix::default() };
+        let mut stale = Vec::new();
+        for entry in tree.iter() {
+            let (key, value) = entry?;
+            let chunk_id = String::from_utf8_lossy(&key).into_owned();
+            match decode(&value, dim) {
+                Some((doc_type, document, vector)) => matrix.upsert(&chunk_id, &doc_type, &document, &vector),
+                None => stale.push(key),
+            }
+        }
+        for key in stale {
+            tree.remove(key)?;
+        }
+        Ok(EmbeddedVectors { tree, matrix: RwLock::new(matrix) })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Matrix> {
+        self.matrix.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Matrix> {
+        self.matrix.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn encode(entry: &VectorEntry<'_>) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(4 + entry.doc_type.len() + entry.document.len() + entry.vector.len() * 4);
+    for text in [entry.doc_type, entry.document] {
+        let text = &text.as_bytes()[..text.len().min(u16::MAX as usize)];
+        bytes.extend_from_slice(&(text.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(text);
+    }
+    for x in entry.vector {
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    bytes
+}
+
+fn decode(bytes: &[u8], dim: usize) -> Option<(String, String, Vec<f32>)> {
+    let mut rest = bytes;
+    let mut texts = Vec::with_capacity(2);
+    for _ in 0..2 {
+        let len = u16::from_le_bytes(rest.get(..2)?.try_into().ok()?) as usize;
+        texts.push(String::from_utf8_lossy(rest.get(2..2 + len)?).into_owned());
+        rest = &rest[2 + len..];
+    }
+    if rest.len() != dim * 4 {
+        return None;
+    }
+    let vector = rest.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let document = texts.pop()?;
+    let doc_type = texts.pop()?;
+    Some((doc_type, document, vector))
+}
+
+impl VectorIndex for EmbeddedVectors {
+    fn upsert(&self, entries: &[VectorEntry<'_>]) -> Result<()> {
+        let dim = self.read().dim;
+        let mut batch = sled::Batch::default();
+        for entry in entries {
+            if entry.vector.len() != dim {
+                return Err(Error::EmbedderContract {
+                    expected: format!("vectors of dimension {dim}"),
+                    got: format!("a vector of dimension {}", entry.vector.len()),
+                });
+            }
+            batch.insert(entry.chunk_id.as_bytes(), encode(entry));
+        }
+        self.tree.apply_batch(batch)?;
+        let mut matrix = self.write();
+        for entry in entries {
+            matrix.upsert(entry.chunk_id, entry.doc_type, entry.document, entry.vector);
+        }
+        Ok(())
+    }
+
+    fn delete(&self, chunk_ids: &[String]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for chunk_id in chunk_ids {
+            batch.remove(chunk_id.as_bytes());
+        }
+        self.tree.apply_batch(batch)?;
+        let mut matrix = self.write();
+        for chunk_id in chunk_ids {
+            matrix.delete(chunk_id);
+        }
+        Ok(())
+    }
+
+    fn search(&self, query: &[f32], n: usize, filter: Option<&Filter>) -> Result<Vec<(String, f32)>> {
+        let matrix = self.read();
+        if query.len() != matrix.dim {
+            return Err(Error::QueryDimension { expected: matrix.dim, got: query.len() });
+        }
+        Ok(matrix.search(query, n, filter))
+    }
+
+    fn len(&self) -> Result<usize> {
+        Ok(self.read().ids.len())
+    }
+
+    fn chunk_ids(&self) -> Result<Option<Vec<String>>> {
+        Ok(Some(self.read().ids.iter().map(|id| id.to_string()).collect()))
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.tree.clear()?;
+        let mut matrix = self.write();
+        let dim = matrix.dim;
+        *matrix = Matrix { dim, ..Matrix::default() };
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.tree.flush()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(values: &[f32]) -> Vec<f32> {
+        let mut v = values.to_vec();
+        normalize(&mut v);
+        v
+    }
+
+    fn store() -> (sled::Db, EmbeddedVectors) {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let vectors = EmbeddedVectors::open(db.open_tree("v").unwrap(), 3).unwrap();
+        (db, vectors)
+    }
+
+    #[test]
+    fn dot_matches_naive() {
+        let a: Vec<f32> = (0..389).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..389).map(|i| (i as f32 * 0.11).cos()).collect();
+        let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot(&a, &b) - naive).abs() < 1e-3);
+    }
+
+    #[test]
+    fn exact_top_n_with_filters_and_deletes() {
+        let (_db, vectors) = store();
+        let rows = [
+            ("a", "plans", unit(&[1.0, 0.0, 0.0])),
+            ("b", "billing", unit(&[0.9, 0.1, 0.0])),
+            ("c", "plans", unit(&[0.0, 1.0, 0.0])),
+        ];
+        let entries: Vec<VectorEntry<'_>> = rows
+            .iter()
+            .map(|(id, doc_type, v)| VectorEntry { chunk_id: id, doc_type, document: "d.md", vector: v })
+            .collect();
+        vectors.upsert(&entries).unwrap();
+        let query = unit(&[1.0, 0.05, 0.0]);
+        let ids = |hits: Vec<(String, f32)>| hits.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+        assert_eq!(ids(vectors.search(&query, 2, None).unwrap()), ["a", "b"]);
+        assert_eq!(ids(vectors.search(&query, 5, Some(&Filter::doc_type("plans"))).unwrap()), ["a", "c"]);
+        assert!(vectors.search(&query, 5, Some(&Filter::doc_type("nope"))).unwrap().is_empty());
+        vectors.delete(&["a".to_string(), "zzz".to_string()]).unwrap();
+        assert_eq!(ids(vectors.search(&query, 5, None).unwrap()), ["b", "c"]);
+        assert_eq!(vectors.len().unwrap(), 2);
+        assert!(matches!(vectors.search(&[1.0], 1, None), Err(Error::QueryDimension { .. })));
+    }
+
+    #[test]
+    fn persists_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let vectors = EmbeddedVectors::open(db.open_tree("v").unwrap(), 3).unwrap();
+            let v = unit(&[0.0, 0.0, 1.0]);
+            vectors.upsert(&[VectorEntry { chunk_id: "x", doc_type: "t", document: "d", vector: &v }]).unwrap();
+            vectors.flush().unwrap();
+        }
+        let db = sled::open(dir.path()).unwrap();
+        let vectors = EmbeddedVectors::open(db.open_tree("v").unwrap(), 3).unwrap();
+        let hits = vectors.search(&unit(&[0.0, 0.0, 1.0]), 1, Some(&Filter::doc_type("t"))).unwrap();
+        assert_eq!(hits[0].0, "x");
+        assert!((hits[0].1 - 1.0).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,113 @@
+//! Wiring: opens the stores, fetches and loads the models, ingests the knowledge, trains or
+//! loads the intent model, and builds the engine.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::config::Settings;
+use crate::conversations::ConversationStore;
+use crate::dialogue::models::{ChatBackend, SentenceEncoder};
+use crate::dialogue::{Engine, Retrieve};
+use crate::http::{AppState, Readiness};
+
+/// Opens what the server needs before any model is loaded.
+pub fn open_state(settings: Settings) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
+    let db = open_db(&settings.data_dir)?;
+    let conversations = ConversationStore::open(&db)?;
+    Ok(AppState { settings: Arc::new(settings), db, conversations, readiness: Readiness::default() })
+}
+
+/// The process's one sled database under the data dir.
+pub fn open_db(data_dir: &Path) -> anyhow::Result<sled::Db> {
+    let path = data_dir.join("db");
+    sled::Config::new().path(&path).flush_every_ms(Some(200)).open().map_err(|error| match error {
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.raw_os_error() == Some(11) => {
+            anyhow::Error::new(crate::BadInput(format!(
+                "the data dir {} is in use by another switchboard process; stop it or pass --data-dir",
+                data_dir.display()
+            )))
+        }
+        other => anyhow::Error::new(other).context(format!("opening the database at {}", path.display())),
+    })
+}
+
+/// Loads the engine on a background thread; `/readyz` reports progress and failure.
+pub fn load_in_background(state: Arc<AppState>) {
+    std::thread::Builder::new()
+        .name("engine-loader".into())
+        .spawn(move || match load_engine(&state) {
+            Ok(engine) => state.readiness.set_engine(Arc::new(engine)),
+            Err(error) => {
+                tracing::error!(error = %format!("{error:#}"), "the assistant could not start");
+                state.readiness.set_failure(format!("{error:#}"));
+            }
+        })
+        .expect("spawning the loader thread");
+}
+
+/// Paths of the models to load: configured ones, else the pinned defaults (fetched once).
+pub struct ModelPaths {
+    pub encoder_dir: PathBuf,
+    pub chat_gguf: Option<PathBuf>,
+}
+
+pub fn resolve_models(settings: &Settings) -> anyhow::Result<ModelPaths> {
+    let need_defaults = settings.models.encoder_dir.is_none()
+        || (settings.models.chat_gguf.is_none() && !settings.models.chat_disabled);
+    let defaults = if need_defaults { Some(inference::fetch::ensure_default_models(&settings.models_dir)?) } else { None };
+    let encoder_dir = match (&settings.models.encoder_dir, &defaults) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(files)) => files.encoder_dir.clone(),
+        (None, None) => unreachable!("defaults are fetched when no encoder is configured"),
+    };
+    let chat_gguf = if settings.models.chat_disabled {
+        None
+    } else {
+        match (&settings.models.chat_gguf, &defaults) {
+            (Some(path), _) => Some(path.clone()),
+            (None, Some(files)) => Some(files.chat_gguf.clone()),
+            (None, None) => None,
+        }
+    };
+    Ok(ModelPaths { encoder_dir, chat_gguf })
+}
+
+pub fn load_embedder(dir: &Path) -> anyhow::Result<Arc<inference::SentenceEmbedder>> {
+    Ok(Arc::new(inference::SentenceEmbedder::load(dir)?))
+}
+
+pub fn load_chat(path: &Path) -> anyhow::Result<Arc<inference::ChatModel>> {
+    Ok(Arc::new(inference::ChatModel::load(path, &inference::ChatOptions::default())?))
+}
+
+/// Everything the engine needs, loaded in order.
+pub fn load_engine(state: &AppState) -> anyhow::Result<Engine> {
+    let settings = &state.settings;
+    let readiness = &state.readiness;
+    readiness.set_stage("fetching models");
+    let paths = resolve_models(settings)?;
+    readiness.set_stage("loading the encoder");
+    let embedder = load_embedder(&paths.encoder_dir)?;
+    let chat: Option<Arc<dyn ChatBackend>> = match &paths.chat_gguf {
+        Some(path) => {
+            readiness.set_stage("loading the chat model");
+            Some(load_chat(path)? as Arc<dyn ChatBackend>)
+        }
+        None => None,
+    };
+    readiness.set_stage("indexing knowledge");
+    let knowledge = crate::retrieval::open_and_ingest(settings, embedder.clone())?;
+    let plan_names = Vec::new();
+    Ok(Engine::new(
+        embedder as Arc<dyn SentenceEncoder>,
+        chat,
+        knowledge as Arc<dyn Retrieve>,
+        state.conversations.clone(),
+        settings.dialogue.clone(),
+        plan_names,
+    ))
+}

@@ -1,0 +1,243 @@
+//! The grounding check: a generated sentence may only state facts found in the evidence.
+//!
+//! A "fact" is anything a small model likes to invent: numbers (prices, amounts, data
+//! sizes, dates, percentages), month and weekday names, plan names, and price words such as
+//! "free" or "unlimited". Each one in a generated sentence must also appear in the evidence
+//! (the retrieved passages and the customer's account data); otherwise the sentence fails.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+static NUMBER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\d+(?:[.,]\d+)*").unwrap());
+static WORD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[A-Za-z]+").unwrap());
+
+/// Words that state a price, a limit or a date without a digit.
+const CLAIM_WORDS: &[&str] = &[
+    "free",
+    "unlimited",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "twelve",
+    "fifteen",
+    "twenty",
+    "thirty",
+    "hundred",
+    "half",
+    "double",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "daily",
+    "weekly",
+    "monthly",
+    "yearly",
+    "annually",
+];
+
+/// Evidence prepared once for checking many sentences.
+pub struct Evidence {
+    numbers: HashSet<String>,
+    words: HashSet<String>,
+    text_lower: String,
+    plan_names: Vec<String>,
+}
+
+impl Evidence {
+    /// `plan_names` are the operator's plan names: a sentence naming one must find it in the evidence.
+    pub fn new(texts: &[&str], plan_names: &[String]) -> Self {
+        let joined = texts.join("\n");
+        let numbers = NUMBER.find_iter(&joined).map(|m| normalise_number(m.as_str())).collect();
+        let words = WORD.find_iter(&joined).map(|m| m.as_str().to_ascii_lowercase()).collect();
+        Self {
+            numbers,
+            words,
+            text_lower: joined.to_lowercase(),
+            plan_names: plan_names.iter().map(|name| name.to_lowercase()).collect(),
+        }
+    }
+
+    /// Returns the facts of `sentence` that the evidence does not contain (empty: grounded).
+    pub fn unsupported_facts(&self, sentence: &str) -> Vec<String> {
+        let mut missing = Vec::new();
+        for number in NUMBER.find_iter(sentence) {
+            let normalised = normalise_number(number.as_str());
+            if !self.numbers.contains(&normalised) {
+                missing.push(number.as_str().to_string());
+            }
+        }
+        for word in WORD.find_iter(sentence) {
+            let lower = word.as_str().to_ascii_lowercase();
+            if CLAIM_WORDS.contains(&lower.as_str()) && !self.words.contains(&lower) {
+                missing.push(word.as_str().to_string());
+            }
+        }
+        let sentence_lower = sentence.to_lowercase();
+        for plan in &self.plan_names {
+            if contains_phrase(&sentence_lower, plan) && !contains_phrase(&self.text_lower, plan) {
+                missing.push(plan.clone());
+            }
+        }
+        // A plan-like name the operator does not have ("Gold Plan") is an invention too.
+        for candidate in plan_like_names(sentence) {
+            let lower = candidate.to_lowercase();
+            if !self.text_lower.contains(&lower) {
+                missing.push(candidate);
+            }
+        }
+        missing
+    }
+
+    pub fn supports(&self, sentence: &str) -> bool {
+        self.unsupported_facts(sentence).is_empty()
+    }
+}
+
+/// "40", "40.00", "40.0" and "1,000" compare equal to "40" and "1000".
+fn normalise_number(raw: &str) -> String {
+    let without_commas: String =
+        if raw.matches(',').count() >= 1 && !raw.contains('.') && raw.rsplit(',').next().is_some_and(|t| t.len() == 3)
+        {
+            raw.replace(',', "")
+        } else {
+            raw.replace(',', ".")
+        };
+    match without_commas.parse::<f64>() {
+        Ok(value) => {
+            let text = format!("{value:.4}");
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        }
+        Err(_) => without_commas,
+    }
+}
+
+fn contains_phrase(haystack: &str, phrase: &str) -> bool {
+    haystack.match_indices(phrase).any(|(start, _)| {
+        let before = haystack[..start].chars().next_back();
+        let after = haystack[start + phrase.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
+/// Capitalised names followed by "Plan" ("Gold Plan", "Super Saver Plan").
+fn plan_like_names(sentence: &str) -> Vec<String> {
+    static PLAN_NAME: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\b((?:[A-Z][A-Za-z0-9+]*\s+){1,3}Plan)\b").unwrap());
+    PLAN_NAME
+        .captures_iter(sentence)
+        .map(|c| c[1].to_string())
+        .filter(|name| {
+            let first = name.split_whitespace().next().unwrap_or("");
+            !matches!(first, "The" | "A" | "An" | "Your" | "This" | "That" | "Our" | "Each" | "Any" | "My")
+        })
+        .collect()
+}
+
+/// Splits text into sentences (on `.`, `!`, `?` and line breaks, keeping decimals whole).
+pub fn split_sentences(text: &str) -> Vec<String> {
+    let mut sentences = Vec::new();
+    let mut current = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    for (idx, &ch) in chars.iter().enumerate() {
+        if ch == '\n' {
+            push_sentence(&mut sentences, &mut current);
+            continue;
+        }
+        current.push(ch);
+        let next = chars.get(idx + 1).copied();
+        let prev = if idx > 0 { chars.get(idx - 1).copied() } else { None };
+        let is_decimal_point =
+            ch == '.' && prev.is_some_and(|c| c.is_ascii_digit()) && next.is_some_and(|c| c.is_ascii_digit());
+        if matches!(ch, '.' | '!' | '?') && !is_decimal_point && next.is_none_or(char::is_whitespace) {
+            push_sentence(&mut sentences, &mut current);
+        }
+    }
+    push_sentence(&mut sentences, &mut current);
+    sentences
+}
+
+fn push_sentence(sentences: &mut Vec<String>, current: &mut String) {
+    let trimmed = current.trim();
+    if !trimmed.is_empty() {
+        sentences.push(trimmed.to_string());
+    }
+    current.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLANS: &str = "Basic Plan: 5 GB of data for $40 per month. Premium Plan: 15 GB for $65 per month. \
+        Unlimited Plus: 999 GB for $85.00 per month.";
+
+    fn evidence() -> Evidence {
+        Evidence::new(
+            &[PLANS],
+            &["Basic Plan".into(), "Premium Plan".into(), "Unlimited Plus".into(), "Family Share".into()],
+        )
+    }
+
+    #[track_caller]
+    fn check(sentence: &str, grounded: bool) {
+        assert_eq!(evidence().supports(sentence), grounded, "{sentence}: {:?}", evidence().unsupported_facts(sentence));
+    }
+
+    #[test]
+    fn grounded_sentences_pass() {
+        check("The Basic Plan costs $40 per month.", true);
+        check("Premium Plan gives you 15 GB for $65.", true);
+        check("Unlimited Plus is $85 a month.", true);
+        check("You can pick the plan that suits you.", true);
+    }
+
+    #[test]
+    fn invented_facts_fail() {
+        check("10GB for 10 USD/month", false);
+        check("The cheapest plan is 100 USD/month.", false);
+        check("It is 100% free.", false);
+        check("The Family Share plan costs $120.", false);
+        check("Try our Gold Plan for $40.", false);
+        check("Your bill is due on March 3.", false);
+    }
+
+    #[test]
+    fn numbers_compare_by_value() {
+        check("Unlimited Plus costs 85 dollars.", true);
+        check("The Basic Plan costs $40.00.", true);
+    }
+
+    #[test]
+    fn sentences_split_without_breaking_decimals() {
+        assert_eq!(
+            split_sentences("It costs $0.10 per GB. Refuel up to 2 GB!\nThanks"),
+            vec!["It costs $0.10 per GB.", "Refuel up to 2 GB!", "Thanks"]
+        );
+    }
+}
