@@ -1,0 +1,433 @@
+//! [`ChatModel`]: a Llama-architecture GGUF chat model with its tokenizer and chat template.
+
+mod stream;
+pub(crate) mod template;
+pub(crate) mod tokenizer;
+
+use std::fs::File;
+use std::io::BufReader;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::quantized::gguf_file;
+use candle_core::{Device, Tensor};
+use candle_transformers::generation::{LogitsProcessor, Sampling as CandleSampling};
+
+use crate::models::quantized_llama::{self, ModelWeights, WeightFormat};
+use crate::{Error, Result};
+use stream::Utf8Stream;
+pub use template::{ChatMessage, Role};
+use template::{ChatTemplate, Segment};
+use tokenizer::GgufTokenizer;
+
+/// How the next token is picked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sampling {
+    /// Always the most likely token: deterministic.
+    Greedy,
+    /// Sample from the smallest set of tokens whose probability reaches `top_p`, after dividing
+    /// the logits by `temperature`. The same `seed` gives the same reply.
+    TopP { temperature: f64, top_p: f64, seed: u64 },
+}
+
+/// Options of one generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationOptions {
+    /// At most this many new tokens (the end-of-turn token included).
+    pub max_new_tokens: usize,
+    pub sampling: Sampling,
+    /// Divides the logits of tokens seen in the last `repeat_last_n` tokens (1.0 = off).
+    pub repeat_penalty: f32,
+    pub repeat_last_n: usize,
+    /// Keep generating past end-of-turn tokens (benchmarks that need an exact token count).
+    pub ignore_end_of_turn: bool,
+}
+
+impl Default for GenerationOptions {
+    fn default() -> Self {
+        Self {
+            max_new_tokens: 256,
+            sampling: Sampling::Greedy,
+            repeat_penalty: 1.0,
+            repeat_last_n: 64,
+            ignore_end_of_turn: false,
+        }
+    }
+}
+
+/// Why generation stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The model ended its turn (`<|im_end|>` or another end-of-turn token).
+    EndOfTurn,
+    /// `max_new_tokens` were generated.
+    MaxTokens,
+    /// The model's context window is full.
+    ContextFull,
+    /// The streaming callback returned `ControlFlow::Break`.
+    Cancelled,
+}
+
+/// The result of one generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    /// The reply text (without the end-of-turn token).
+    pub text: String,
+    /// The ids of the new tokens, the end-of-turn token included.
+    pub tokens: Vec<u32>,
+    /// Tokens in the prompt.
+    pub prompt_tokens: usize,
+    /// Tokens sampled, including a final end-of-turn token.
+    pub new_tokens: usize,
+    /// Time of the forward pass over the prompt.
+    pub prompt_seconds: f64,
+    /// Time from the first new token to the last one (each step is one forward pass and a sample).
+    pub decode_seconds: f64,
+    /// Time from the call to the first new token (tokenization, prompt pass, first sample).
+    pub ttft_seconds: f64,
+    pub stop_reason: StopReason,
+}
+
+impl Generation {
+    /// Prompt tokens processed per second.
+    pub fn prompt_tokens_per_s(&self) -> f64 {
+        per_second(self.prompt_tokens, self.prompt_seconds)
+    }
+
+    /// New tokens per second after the first: the first token comes from the prompt pass, each
+    /// further token costs one decode step.
+    pub fn decode_tokens_per_s(&self) -> f64 {
+        per_second(self.new_tokens.saturating_sub(1), self.decode_seconds)
+    }
+}
+
+fn per_second(count: usize, seconds: f64) -> f64 {
+    if seconds > 0.0 { count as f64 / seconds } else { 0.0 }
+}
+
+/// Options for [`ChatModel::load_with`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChatModelOptions {
+    /// The format matmul weights are converted to at load time.
+    pub weight_format: WeightFormat,
+}
+
+/// A chat model: Llama-architecture GGUF weights, the tokenizer from the GGUF metadata and the
+/// model's chat template.
+///
+/// `Send + Sync` and immutable: every generation uses its own KV cache, so one instance can be
+/// shared by all threads (calls run concurrently, though candle's CPU kernels share one pool).
+pub struct ChatModel {
+    weights: ModelWeights,
+    tokenizer: GgufTokenizer,
+    template: ChatTemplate,
+    stop_tokens: Vec<u32>,
+    device: Device,
+    path: PathBuf,
+    weight_format: WeightFormat,
+}
+
+impl std::fmt::Debug for ChatModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatModel")
+            .field("path", &self.path)
+            .field("weight_format", &self.weight_format)
+            .field("config", self.weights.config())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChatModel {
+    /// Loads a Llama-architecture GGUF with the default options (weights converted to Q8_0).
+    pub fn load(gguf: &Path) -> Result<Self> {
+        Self::load_with(gguf, &ChatModelOptions::default())
+    }
+
+    /// Loads a Llama-architecture GGUF. A truncated or corrupt file gives
+    /// [`Error::CorruptModelFile`] naming it, and is marked for re-verification
+    /// ([`crate::fetch::invalidate`]).
+    pub fn load_with(gguf: &Path, options: &ChatModelOptions) -> Result<Self> {
+        let result = Self::load_unchecked(gguf, options);
+        if let Err(Error::CorruptModelFile { .. }) = &result {
+            crate::fetch::invalidate(gguf);
+        }
+        result
+    }
+
+    fn load_unchecked(gguf: &Path, options: &ChatModelOptions) -> Result<Self> {
+        let device = Device::Cpu;
+        let file = File::open(gguf).map_err(|err| Error::io(gguf, err))?;
+        let mut reader = BufReader::new(file);
+        let content = gguf_file::Content::read(&mut reader).map_err(|err| Error::corrupt(gguf, err))?;
+        let unsupported = |reason: String| Error::UnsupportedModel { path: gguf.to_owned(), reason };
+        quantized_llama::Config::from_gguf(&content).map_err(|err| unsupported(err.to_string()))?;
+        let tokenizer = tokenizer::from_gguf(&content).map_err(unsupported)?;
+        let template = ChatTemplate::detect(
+            tokenizer.chat_template.as_deref(),
+            |token| tokenizer.token_id(token),
+            tokenizer.bos_id,
+            tokenizer.add_bos,
+        )
+        .ok_or_else(|| unsupported("no ChatML or Llama 3 control tokens in the vocabulary".to_owned()))?;
+        let weights = ModelWeights::from_gguf(&content, &mut reader, &device, options.weight_format)
+            .map_err(|err| Error::corrupt(gguf, err))?;
+        if weights.config().vocab_size < tokenizer.tokens.len() {
+            return Err(unsupported(format!(
+                "vocabulary of {} tokens but an output layer of {}",
+                tokenizer.tokens.len(),
+                weights.config().vocab_size
+            )));
+        }
+        let mut stop_tokens: Vec<u32> = [
+            Some(template.end_of_turn()),
+            tokenizer.eos_id,
+            tokenizer.eot_id,
+            tokenizer.token_id("<|endoftext|>"),
+            tokenizer.token_id("<|end_of_text|>"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        stop_tokens.sort_unstable();
+        stop_tokens.dedup();
+        tracing::info!(
+            path = %gguf.display(),
+            weight_format = options.weight_format.name(),
+            n_layer = weights.config().n_layer,
+            "chat model loaded"
+        );
+        Ok(Self {
+            weights,
+            tokenizer,
+            template,
+            stop_tokens,
+            device,
+            path: gguf.to_owned(),
+            weight_format: options.weight_format,
+        })
+    }
+
+    /// The tokenizer built from the GGUF metadata. It recognises control tokens written as text
+    /// (`<|im_start|>`), so use it for trusted text only.
+    pub fn tokenizer(&self) -> &tokenizers::Tokenizer {
+        &self.tokenizer.tokenizer
+    }
+
+    /// The hyperparameters read from the GGUF.
+    pub fn config(&self) -> &quantized_llama::Config {
+        self.weights.config()
+    }
+
+    /// The format the matmul weights were converted to.
+    pub fn weight_format(&self) -> WeightFormat {
+        self.weight_format
+    }
+
+    /// Tokens that end generation (end of turn, end of text).
+    pub fn stop_tokens(&self) -> &[u32] {
+        &self.stop_tokens
+    }
+
+    /// Positions available for prompt plus reply.
+    pub fn context_length(&self) -> usize {
+        self.weights.config().max_positions()
+    }
+
+    /// Tokenizes trusted text, control tokens written as text included, without adding BOS.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self.tokenizer.tokenizer.encode_fast(text, false).map_err(Error::tokenizer)?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// Turns token ids back into text. Control tokens are kept as their text (`<|im_end|>`).
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer.tokenizer.decode(ids, false).map_err(Error::tokenizer)
+    }
+
+    /// The prompt `messages` render to under the model's chat template, as text (for logs and
+    /// tests; generation uses [`ChatModel::prompt_tokens`], which keeps message contents from
+    /// turning into control tokens).
+    pub fn render_prompt(&self, messages: &[ChatMessage]) -> String {
+        self.template
+            .render(messages)
+            .into_iter()
+            .map(|segment| match segment {
+                Segment::Control(id) => self.tokenizer.tokens.get(id as usize).cloned().unwrap_or_default(),
+                Segment::Text(text) => text,
+            })
+            .collect()
+    }
+
+    /// The prompt tokens for `messages`: the chat template's control tokens, and message
+    /// contents tokenized as plain text.
+    pub fn prompt_tokens(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
+        let mut ids = Vec::new();
+        for segment in self.template.render(messages) {
+            match segment {
+                Segment::Control(id) => ids.push(id),
+                Segment::Text(text) => {
+                    let encoding = self.tokenizer.plain.encode_fast(text.as_str(), false).map_err(Error::tokenizer)?;
+                    ids.extend_from_slice(encoding.get_ids());
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Generates the assistant's reply to `messages`, calling `on_text` with each piece of text
+    /// as soon as it is complete UTF-8 (the pieces concatenate to [`Generation::text`]).
+    pub fn generate(
+        &self,
+        messages: &[ChatMessage],
+        options: &GenerationOptions,
+        on_text: impl FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Generation> {
+        let started = Instant::now();
+        let prompt = self.prompt_tokens(messages)?;
+        self.generate_from_tokens(&prompt, options, started, on_text)
+    }
+
+    /// Generates from a raw prompt used as is (e.g. a ChatML prompt read from a file by
+    /// `switchboard bench generate`). Control tokens written as text are recognised; BOS is added
+    /// when the model asks for it and the prompt lacks it.
+    pub fn generate_from_prompt(
+        &self,
+        prompt: &str,
+        options: &GenerationOptions,
+        on_text: impl FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Generation> {
+        let started = Instant::now();
+        let mut ids = self.encode(prompt)?;
+        if let (true, Some(bos)) = (self.tokenizer.add_bos, self.tokenizer.bos_id)
+            && ids.first() != Some(&bos)
+        {
+            ids.insert(0, bos);
+        }
+        self.generate_from_tokens(&ids, options, started, on_text)
+    }
+
+    /// Generates from prompt token ids.
+    pub fn generate_from_tokens(
+        &self,
+        prompt: &[u32],
+        options: &GenerationOptions,
+        started: Instant,
+        mut on_text: impl FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Generation> {
+        let context_length = self.context_length();
+        if prompt.is_empty() {
+            return Err(Error::InvalidInput("the prompt is empty".to_owned()));
+        }
+        if prompt.len() >= context_length {
+            return Err(Error::PromptTooLong { prompt_tokens: prompt.len(), context_length });
+        }
+        let vocab_size = self.weights.config().vocab_size;
+        if let Some(bad) = prompt.iter().find(|id| **id as usize >= vocab_size) {
+            return Err(Error::InvalidInput(format!("token id {bad} is outside the vocabulary of {vocab_size}")));
+        }
+        let mut sampler = match options.sampling {
+            Sampling::Greedy => LogitsProcessor::from_sampling(0, CandleSampling::ArgMax),
+            Sampling::TopP { temperature, top_p, seed } => {
+                if !(temperature > 0.0 && temperature.is_finite() && top_p > 0.0 && top_p <= 1.0) {
+                    return Err(Error::InvalidInput(format!(
+                        "sampling needs temperature > 0 and 0 < top_p <= 1, got {temperature} and {top_p}"
+                    )));
+                }
+                LogitsProcessor::from_sampling(seed, CandleSampling::TopP { p: top_p, temperature })
+            }
+        };
+
+        let mut cache = self.weights.new_cache();
+        let mut all_tokens: Vec<u32> = prompt.to_vec();
+        let mut stream = Utf8Stream::default();
+        let mut text = String::new();
+        let mut new_tokens = 0;
+        let mut prompt_seconds = 0.0;
+        let mut ttft_seconds = 0.0;
+        let mut decode_started = None;
+        let mut next_input: Vec<u32> = prompt.to_vec();
+        let stop_reason = loop {
+            if new_tokens >= options.max_new_tokens {
+                break StopReason::MaxTokens;
+            }
+            if cache.len() + next_input.len() > context_length {
+                break StopReason::ContextFull;
+            }
+            let pass_started = Instant::now();
+            let input = Tensor::new(next_input.as_slice(), &self.device)?.unsqueeze(0)?;
+            let logits = self.weights.forward(&input, &mut cache)?.squeeze(0)?;
+            let logits = if options.repeat_penalty != 1.0 {
+                let start = all_tokens.len().saturating_sub(options.repeat_last_n);
+                candle_transformers::utils::apply_repeat_penalty(&logits, options.repeat_penalty, &all_tokens[start..])?
+            } else {
+                logits
+            };
+            let token = sampler.sample(&logits)?;
+            new_tokens += 1;
+            if decode_started.is_none() {
+                prompt_seconds = pass_started.elapsed().as_secs_f64();
+                ttft_seconds = started.elapsed().as_secs_f64();
+                decode_started = Some(Instant::now());
+            }
+            all_tokens.push(token);
+            next_input = vec![token];
+            if !options.ignore_end_of_turn && self.stop_tokens.contains(&token) {
+                break StopReason::EndOfTurn;
+            }
+            let bytes = self.tokenizer.token_bytes.get(token as usize).map_or(&[][..], Vec::as_slice);
+            let piece = stream.push(bytes);
+            if !piece.is_empty() {
+                text.push_str(&piece);
+                if on_text(&piece).is_break() {
+                    break StopReason::Cancelled;
+                }
+            }
+        };
+        // An incomplete character left at the end (the model stopped mid-emoji) is flushed as
+        // U+FFFD, unless the caller already asked to stop: the text is what the caller received.
+        let rest = stream.finish();
+        if !rest.is_empty() && stop_reason != StopReason::Cancelled {
+            text.push_str(&rest);
+            let _ = on_text(&rest);
+        }
+        let decode_seconds = decode_started.map_or(0.0, |instant| instant.elapsed().as_secs_f64());
+        Ok(Generation {
+            text,
+            tokens: all_tokens.split_off(prompt.len()),
+            prompt_tokens: prompt.len(),
+            new_tokens,
+            prompt_seconds,
+            decode_seconds,
+            ttft_seconds,
+            stop_reason,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_model_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<ChatModel>();
+    }
+
+    #[test]
+    fn speeds_handle_zero_durations() {
+        let generation = Generation {
+            text: String::new(),
+            tokens: vec![1],
+            prompt_tokens: 10,
+            new_tokens: 1,
+            prompt_seconds: 0.0,
+            decode_seconds: 0.0,
+            ttft_seconds: 0.0,
+            stop_reason: StopReason::MaxTokens,
+        };
+        assert_eq!(generation.prompt_tokens_per_s(), 0.0);
+        assert_eq!(generation.decode_tokens_per_s(), 0.0);
+    }
+}

@@ -1,0 +1,401 @@
+//! Llama-architecture decoder from a GGUF file, quantized matmuls on the CPU.
+//!
+//! Follows candle-transformers' `models/quantized_llama.rs` (0.11.1,
+//! <https://github.com/huggingface/candle/blob/main/candle-transformers/src/models/quantized_llama.rs>)
+//! with three changes:
+//! - the weights are immutable and the KV cache lives outside them ([`KvCache`]), so one loaded
+//!   model serves concurrent generations and a cache can later be cloned for prefix reuse;
+//! - matmul weights can be converted at load time ([`WeightFormat`]): candle has no SIMD dot
+//!   product for Q4_1 (the format the default model ships in), while Q8_0 and Q4_0 have one;
+//! - RoPE tables cover the model's context length (capped at [`MAX_POSITIONS`]) instead of 4096.
+//!
+//! Mixture-of-experts Llama variants are not supported (the MoE branch upstream is unused here).
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
+use candle_core::{D, DType, Device, IndexOp, Module, Result, Tensor};
+use candle_nn::Embedding;
+
+/// Upper bound on the positions the RoPE tables are built for (and so on prompt + reply length).
+pub const MAX_POSITIONS: usize = 8192;
+
+/// The format matmul weights are held in after loading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightFormat {
+    /// Whatever the file stores (Q4_1 for the default model: no SIMD kernel in candle, slow).
+    AsStored,
+    /// 8-bit blocks of 32 with one scale: SIMD kernels, nearly lossless from Q4_1. The default:
+    /// fastest measured on the reference machine (see `BENCHMARKS.md`).
+    #[default]
+    Q8_0,
+    /// 4-bit blocks of 32 with one scale: SIMD kernels, least memory, loses Q4_1's offsets.
+    Q4_0,
+    /// Dequantized f32 (4× the memory of Q8_0; uses the f32 gemm).
+    F32,
+}
+
+impl WeightFormat {
+    /// All formats, for benchmarks.
+    pub const ALL: [WeightFormat; 4] = [Self::AsStored, Self::Q8_0, Self::Q4_0, Self::F32];
+
+    /// Short lowercase name (`as-stored`, `q8_0`, `q4_0`, `f32`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::AsStored => "as-stored",
+            Self::Q8_0 => "q8_0",
+            Self::Q4_0 => "q4_0",
+            Self::F32 => "f32",
+        }
+    }
+
+    /// Parses [`WeightFormat::name`] (case-insensitive).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|format| format.name().eq_ignore_ascii_case(name))
+    }
+}
+
+/// Hyperparameters read from the GGUF metadata (`llama.*` keys).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub n_layer: usize,
+    pub n_head: usize,
+    pub n_kv_head: usize,
+    pub hidden_size: usize,
+    pub head_dim: usize,
+    pub rope_dim: usize,
+    pub rope_freq_base: f32,
+    pub rms_norm_eps: f64,
+    /// The model's trained context length (`llama.context_length`).
+    pub context_length: usize,
+    pub vocab_size: usize,
+}
+
+impl Config {
+    /// Reads the hyperparameters of a `llama` GGUF.
+    pub fn from_gguf(ct: &gguf_file::Content) -> Result<Self> {
+        let get = |key: &str| match ct.metadata.get(key) {
+            Some(value) => Ok(value),
+            None => candle_core::bail!("missing metadata key {key}"),
+        };
+        let get_usize = |key: &str| get(key).and_then(|value| value.to_u64()).map(|value| value as usize);
+        let arch = get("general.architecture")?.to_string()?.clone();
+        if arch != "llama" {
+            candle_core::bail!("architecture {arch:?} is not llama");
+        }
+        if get_usize("llama.expert_count").unwrap_or(0) > 1 {
+            candle_core::bail!("mixture-of-experts llama models are not supported");
+        }
+        let n_head = get_usize("llama.attention.head_count")?;
+        let hidden_size = get_usize("llama.embedding_length")?;
+        if n_head == 0 || hidden_size % n_head != 0 {
+            candle_core::bail!("embedding length {hidden_size} is not a multiple of head count {n_head}");
+        }
+        let n_kv_head = get_usize("llama.attention.head_count_kv").unwrap_or(n_head);
+        if n_kv_head == 0 || n_head % n_kv_head != 0 {
+            candle_core::bail!("head count {n_head} is not a multiple of kv head count {n_kv_head}");
+        }
+        let head_dim = hidden_size / n_head;
+        let vocab_size = match get_usize("llama.vocab_size") {
+            Ok(size) => size,
+            Err(_) => get("tokenizer.ggml.tokens")?.to_vec()?.len(),
+        };
+        Ok(Self {
+            n_layer: get_usize("llama.block_count")?,
+            n_head,
+            n_kv_head,
+            hidden_size,
+            head_dim,
+            rope_dim: get_usize("llama.rope.dimension_count").unwrap_or(head_dim),
+            rope_freq_base: get("llama.rope.freq_base").and_then(|value| value.to_f32()).unwrap_or(10_000.0),
+            rms_norm_eps: f64::from(get("llama.attention.layer_norm_rms_epsilon")?.to_f32()?),
+            context_length: get_usize("llama.context_length").unwrap_or(2048),
+            vocab_size,
+        })
+    }
+
+    /// Positions usable for prompt plus reply: the context length, capped at [`MAX_POSITIONS`].
+    pub fn max_positions(&self) -> usize {
+        self.context_length.min(MAX_POSITIONS)
+    }
+}
+
+/// The keys and values of every layer for the positions processed so far.
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    n_positions: usize,
+}
+
+impl KvCache {
+    /// An empty cache for a model with `n_layer` layers.
+    pub fn new(n_layer: usize) -> Self {
+        Self { layers: vec![None; n_layer], n_positions: 0 }
+    }
+
+    /// Number of positions (tokens) held.
+    pub fn len(&self) -> usize {
+        self.n_positions
+    }
+
+    /// True when no position has been processed.
+    pub fn is_empty(&self) -> bool {
+        self.n_positions == 0
+    }
+}
+
+#[derive(Debug, Clone)]
+struct RmsNorm {
+    weight: Tensor,
+    eps: f32,
+}
+
+impl RmsNorm {
+    fn from_qtensor(weight: QTensor, eps: f64) -> Result<Self> {
+        Ok(Self { weight: weight.dequantize(&weight.device())?, eps: eps as f32 })
+    }
+
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        candle_nn::ops::rms_norm(xs, &self.weight, self.eps)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    attention_wq: QMatMul,
+    attention_wk: QMatMul,
+    attention_wv: QMatMul,
+    attention_wo: QMatMul,
+    attention_norm: RmsNorm,
+    feed_forward_w1: QMatMul,
+    feed_forward_w2: QMatMul,
+    feed_forward_w3: QMatMul,
+    ffn_norm: RmsNorm,
+}
+
+/// The loaded weights of a Llama model. Immutable: every forward pass takes its own [`KvCache`].
+#[derive(Debug, Clone)]
+pub struct ModelWeights {
+    config: Config,
+    tok_embeddings: Embedding,
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    output: QMatMul,
+    cos: Tensor,
+    sin: Tensor,
+}
+
+fn rope_tables(config: &Config, device: &Device) -> Result<(Tensor, Tensor)> {
+    let theta: Vec<f32> = (0..config.rope_dim)
+        .step_by(2)
+        .map(|i| 1.0 / config.rope_freq_base.powf(i as f32 / config.rope_dim as f32))
+        .collect();
+    let n_theta = theta.len();
+    let theta = Tensor::from_vec(theta, (1, n_theta), device)?;
+    let positions = config.max_positions();
+    let idx_theta =
+        Tensor::arange(0, positions as u32, device)?.to_dtype(DType::F32)?.reshape((positions, 1))?.matmul(&theta)?;
+    Ok((idx_theta.cos()?, idx_theta.sin()?))
+}
+
+/// Converts a matmul weight to `format`.
+fn matmul_weight(tensor: QTensor, format: WeightFormat) -> Result<QMatMul> {
+    let device = tensor.device();
+    let target = match format {
+        WeightFormat::AsStored => return QMatMul::from_qtensor(tensor),
+        WeightFormat::F32 => return Ok(QMatMul::Tensor(tensor.dequantize(&device)?)),
+        WeightFormat::Q8_0 => GgmlDType::Q8_0,
+        WeightFormat::Q4_0 => GgmlDType::Q4_0,
+    };
+    let k = tensor.shape().dims().last().copied().unwrap_or(0);
+    if tensor.dtype() == target || k % target.block_size() != 0 {
+        return QMatMul::from_qtensor(tensor);
+    }
+    QMatMul::from_qtensor(QTensor::quantize(&tensor.dequantize(&device)?, target)?)
+}
+
+impl ModelWeights {
+    /// Loads the weights of a `llama` GGUF, converting matmul weights to `format`.
+    pub fn from_gguf<R: std::io::Seek + std::io::Read>(
+        ct: &gguf_file::Content,
+        reader: &mut R,
+        device: &Device,
+        format: WeightFormat,
+    ) -> Result<Self> {
+        let config = Config::from_gguf(ct)?;
+        let (cos, sin) = rope_tables(&config, device)?;
+        let mut tensor = |name: &str| ct.tensor(reader, name, device);
+
+        let tok_embeddings_q = tensor("token_embd.weight")?;
+        let tok_embeddings = tok_embeddings_q.dequantize(device)?;
+        let norm = RmsNorm::from_qtensor(tensor("output_norm.weight")?, config.rms_norm_eps)?;
+        // Models with tied embeddings have no output.weight.
+        let output =
+            if ct.tensor_infos.contains_key("output.weight") { tensor("output.weight")? } else { tok_embeddings_q };
+        let output = matmul_weight(output, format)?;
+        let mut layers = Vec::with_capacity(config.n_layer);
+        for layer_idx in 0..config.n_layer {
+            let mut weight = |name: &str| tensor(&format!("blk.{layer_idx}.{name}.weight"));
+            layers.push(Layer {
+                attention_wq: matmul_weight(weight("attn_q")?, format)?,
+                attention_wk: matmul_weight(weight("attn_k")?, format)?,
+                attention_wv: matmul_weight(weight("attn_v")?, format)?,
+                attention_wo: matmul_weight(weight("attn_output")?, format)?,
+                attention_norm: RmsNorm::from_qtensor(weight("attn_norm")?, config.rms_norm_eps)?,
+                feed_forward_w1: matmul_weight(weight("ffn_gate")?, format)?,
+                feed_forward_w2: matmul_weight(weight("ffn_down")?, format)?,
+                feed_forward_w3: matmul_weight(weight("ffn_up")?, format)?,
+                ffn_norm: RmsNorm::from_qtensor(weight("ffn_norm")?, config.rms_norm_eps)?,
+            });
+        }
+        Ok(Self {
+            tok_embeddings: Embedding::new(tok_embeddings, config.hidden_size),
+            layers,
+            norm,
+            output,
+            cos,
+            sin,
+            config,
+        })
+    }
+
+    /// The hyperparameters.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A fresh cache for this model.
+    pub fn new_cache(&self) -> KvCache {
+        KvCache::new(self.config.n_layer)
+    }
+
+    /// Runs `tokens` (shape `(1, seq_len)`, u32) at positions `cache.len()..` and returns the
+    /// logits of the last position, shape `(1, vocab_size)`; appends to `cache`.
+    pub fn forward(&self, tokens: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+        let (_b_size, seq_len) = tokens.dims2()?;
+        let index_pos = cache.n_positions;
+        if seq_len == 0 {
+            candle_core::bail!("no tokens to process");
+        }
+        if index_pos + seq_len > self.config.max_positions() {
+            candle_core::bail!(
+                "positions {index_pos}..{} exceed the model's {} positions",
+                index_pos + seq_len,
+                self.config.max_positions()
+            );
+        }
+        let mask = if seq_len == 1 {
+            None
+        } else {
+            Some(candle_transformers::utils::build_causal_mask(seq_len, index_pos, tokens.device())?)
+        };
+        let mut hidden = self.tok_embeddings.forward(tokens)?;
+        for (layer, layer_cache) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            let residual = &hidden;
+            let normed = layer.attention_norm.forward(&hidden)?;
+            let attn = self.forward_attention(layer, &normed, mask.as_ref(), index_pos, layer_cache)?;
+            let hidden_mid = (attn + residual)?;
+            let residual = &hidden_mid;
+            let normed = layer.ffn_norm.forward(&hidden_mid)?;
+            let gate = layer.feed_forward_w1.forward(&normed)?;
+            let up = layer.feed_forward_w3.forward(&normed)?;
+            let mlp = layer.feed_forward_w2.forward(&(candle_nn::ops::silu(&gate)? * up)?)?;
+            hidden = (mlp + residual)?;
+        }
+        cache.n_positions += seq_len;
+        let hidden = self.norm.forward(&hidden)?;
+        let last = hidden.i((.., seq_len - 1, ..))?;
+        self.output.forward(&last)
+    }
+
+    fn apply_rotary_emb(&self, xs: &Tensor, index_pos: usize) -> Result<Tensor> {
+        let (_b_size, _n_head, seq_len, _head_dim) = xs.dims4()?;
+        let cos = self.cos.narrow(0, index_pos, seq_len)?;
+        let sin = self.sin.narrow(0, index_pos, seq_len)?;
+        // GGUF llama weights are permuted for the interleaved ("normal") RoPE layout.
+        candle_nn::rotary_emb::rope_i(&xs.contiguous()?, &cos, &sin)
+    }
+
+    fn forward_attention(
+        &self,
+        layer: &Layer,
+        xs: &Tensor,
+        mask: Option<&Tensor>,
+        index_pos: usize,
+        layer_cache: &mut Option<(Tensor, Tensor)>,
+    ) -> Result<Tensor> {
+        let Config { n_head, n_kv_head, head_dim, .. } = self.config;
+        let (b_size, seq_len, hidden_size) = xs.dims3()?;
+        let q = layer.attention_wq.forward(xs)?;
+        let k = layer.attention_wk.forward(xs)?;
+        let v = layer.attention_wv.forward(xs)?;
+
+        let q = q.reshape((b_size, seq_len, n_head, head_dim))?.transpose(1, 2)?;
+        let k = k.reshape((b_size, seq_len, n_kv_head, head_dim))?.transpose(1, 2)?;
+        let v = v.reshape((b_size, seq_len, n_kv_head, head_dim))?.transpose(1, 2)?.contiguous()?;
+        let q = self.apply_rotary_emb(&q, index_pos)?;
+        let k = self.apply_rotary_emb(&k, index_pos)?;
+
+        let (k, v) = match layer_cache.take() {
+            Some((k_cache, v_cache)) if index_pos > 0 => {
+                (Tensor::cat(&[&k_cache, &k], 2)?, Tensor::cat(&[&v_cache, &v], 2)?)
+            }
+            _ => (k, v),
+        };
+        *layer_cache = Some((k.clone(), v.clone()));
+
+        let k = candle_transformers::utils::repeat_kv(k, n_head / n_kv_head)?;
+        let v = candle_transformers::utils::repeat_kv(v, n_head / n_kv_head)?;
+        let att = (q.matmul(&k.t()?)? / (head_dim as f64).sqrt())?;
+        let att = match mask {
+            None => att,
+            Some(mask) => {
+                let mask = mask.broadcast_as(att.shape())?;
+                let neg_inf = Tensor::new(f32::NEG_INFINITY, att.device())?.broadcast_as(att.shape())?;
+                mask.where_cond(&neg_inf, &att)?
+            }
+        };
+        let att = candle_nn::ops::softmax_last_dim(&att)?;
+        let y = att.matmul(&v.contiguous()?)?;
+        let y = y.transpose(1, 2)?.reshape((b_size, seq_len, hidden_size))?;
+        layer.attention_wo.forward(&y)
+    }
+}
+
+/// Index of the largest logit (greedy decoding), ties broken towards the lower id.
+pub fn argmax(logits: &Tensor) -> Result<u32> {
+    logits.flatten_all()?.argmax(D::Minus1)?.to_scalar::<u32>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weight_format_names_round_trip() {
+        for format in WeightFormat::ALL {
+            assert_eq!(WeightFormat::from_name(format.name()), Some(format));
+        }
+        assert_eq!(WeightFormat::from_name("Q8_0"), Some(WeightFormat::Q8_0));
+        assert_eq!(WeightFormat::from_name("q5_k"), None);
+        assert_eq!(WeightFormat::default(), WeightFormat::Q8_0);
+    }
+
+    #[test]
+    fn requantising_keeps_values_close() -> Result<()> {
+        let device = Device::Cpu;
+        let values = Tensor::randn(0f32, 1.0, (64, 128), &device)?;
+        let q4_1 = QTensor::quantize(&values, GgmlDType::Q4_1)?;
+        let reference = q4_1.dequantize(&device)?;
+        let input = Tensor::randn(0f32, 1.0, (3, 128), &device)?;
+        let expected = input.matmul(&reference.t()?)?;
+        for format in WeightFormat::ALL {
+            let weight = matmul_weight(QTensor::quantize(&values, GgmlDType::Q4_1)?, format)?;
+            let actual = weight.forward(&input)?;
+            let error = (actual - &expected)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            let scale = expected.abs()?.max_all()?.to_scalar::<f32>()?;
+            // Q4_0 drops Q4_1's per-block offset, so it is the loosest.
+            let tolerance = if format == WeightFormat::Q4_0 { 0.25 } else { 0.05 };
+            assert!(error / scale < tolerance, "{format:?}: relative error {}", error / scale);
+        }
+        Ok(())
+    }
+}
