@@ -81,7 +81,7 @@ pub fn load_embedder(dir: &Path) -> anyhow::Result<Arc<inference::SentenceEmbedd
 }
 
 pub fn load_chat(path: &Path) -> anyhow::Result<Arc<inference::ChatModel>> {
-    Ok(Arc::new(inference::ChatModel::load(path, &inference::ChatOptions::default())?))
+    Ok(Arc::new(inference::ChatModel::load(path)?))
 }
 
 /// Everything the engine needs, loaded in order.

@@ -58,7 +58,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("./.switchboard"),
-            models_dir: default_models_dir(),
+            models_dir: inference::fetch::default_models_dir(),
             server: ServerSettings::default(),
             models: ModelSettings::default(),
             accounts: AccountSettings::default(),
@@ -378,14 +378,3 @@ mod tests {
     }
 }
 
-/// `$SWITCHBOARD_MODELS_DIR`, else `$XDG_CACHE_HOME/switchboard/models`, else `~/.cache/switchboard/models`.
-fn default_models_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SWITCHBOARD_MODELS_DIR") {
-        return PathBuf::from(dir);
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from(".cache"));
-    cache.join("switchboard").join("models")
-}

@@ -5,14 +5,14 @@
 //! know actix-web. `app` wires the leaves (`inference`, `knowledge`, `prompts`) together.
 
 pub mod accounts;
-// pub mod app; // re-enabled once inference's model API lands
+pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod conversations;
-// pub mod dialogue;
-// pub mod http;
-// pub mod retrieval;
+pub mod dialogue;
+pub mod http;
+pub mod retrieval;
 pub mod telemetry;
 
 /// An error caused by what the user gave us (arguments, files, input): exit status 2.

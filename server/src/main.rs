@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use server::BadInput;
-use server::cli::{AccountsCommand, AgentsCommand, Cli, Command, EvalCommand, ModelsCommand, TrainCommand};
+use server::cli::{AccountsCommand, AgentsCommand, BenchCommand, Cli, Command, EvalCommand, ModelsCommand, TrainCommand};
 use server::commands;
 
 fn main() -> ExitCode {
@@ -28,13 +28,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let global = cli.global;
     let command = cli.command.unwrap_or(Command::Serve { addr: None });
     if let Command::Serve { addr } = command {
-        let _ = global.settings(addr)?;
-        anyhow::bail!("serve: not wired yet");
+        return commands::serve::run(global.settings(addr)?);
     }
     let settings = global.settings(None)?;
     match command {
         Command::Serve { .. } => unreachable!("handled above"),
-        Command::Models(ModelsCommand::Fetch) => anyhow::bail!("not wired yet"),
+        Command::Models(ModelsCommand::Fetch) => commands::models::fetch(&settings),
         Command::Ingest { dirs } => commands::knowledge::ingest(&settings, &dirs),
         Command::Accounts(AccountsCommand::Import { file }) => commands::accounts::import(&settings, &file),
         Command::Train(TrainCommand::Intents { data, out, format, finetune }) => {
@@ -47,8 +46,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             commands::knowledge::eval_retrieval(&settings, &qa, json, compare)
         }
         Command::Eval(EvalCommand::Scenarios { dirs, json }) => commands::scenarios::run(&settings, &dirs, json),
-        Command::Chat => anyhow::bail!("not wired yet"),
-        Command::Bench(_) => anyhow::bail!("not wired yet"),
+        Command::Chat => commands::chat::run(&settings),
+        Command::Bench(BenchCommand::Embed { sentences, batch, json }) => {
+            commands::bench::embed(&settings, &sentences, batch, json)
+        }
+        Command::Bench(BenchCommand::Generate { prompt_file, max_tokens, json }) => {
+            commands::bench::generate(&settings, prompt_file.as_deref(), max_tokens, json)
+        }
         Command::Agents(AgentsCommand::Add { name, role }) => commands::agents::add(&settings, &name, &role),
     }
 }

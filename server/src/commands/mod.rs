@@ -2,10 +2,10 @@
 
 pub mod accounts;
 pub mod agents;
-// pub mod bench;
-// pub mod chat;
+pub mod bench;
+pub mod chat;
 pub mod intents;
 pub mod knowledge;
-// pub mod models;
+pub mod models;
 pub mod scenarios;
-// pub mod serve;
+pub mod serve;

@@ -29,8 +29,8 @@ impl ChatBackend for inference::ChatModel {
         on_token: &mut dyn FnMut(&str),
     ) -> anyhow::Result<String> {
         let messages = [inference::ChatMessage::system(system), inference::ChatMessage::user(user)];
-        let params = inference::GenerationParams::greedy(max_new_tokens);
-        let generation = self.generate(&messages, &params, &mut |token: &str| {
+        let options = inference::GenerationOptions { max_new_tokens, ..inference::GenerationOptions::default() };
+        let generation = self.generate(&messages, &options, |token: &str| {
             on_token(token);
             std::ops::ControlFlow::Continue(())
         })?;

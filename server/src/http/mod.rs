@@ -2,6 +2,7 @@
 //! engine function (off the async workers when it is CPU-bound), and convert the result.
 
 pub mod error;
+pub mod staff;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -74,11 +75,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/conversations", web::post().to(post_conversation))
         .route("/api/v1/conversations/{id}", web::get().to(get_conversation))
         .route("/api/v1/conversations/{id}/messages", web::post().to(post_message))
+        .configure(staff::configure)
         .default_service(web::to(not_found));
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("no such route")
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("no such route"))
 }
 
 async fn get_healthz() -> HttpResponse {

@@ -1,0 +1,131 @@
+//! A real server on 127.0.0.1 port 0 with a temporary data dir, and a small JSON client.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use server::config::Settings;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub handle: actix_web::dev::ServerHandle,
+    pub state: actix_web::web::Data<server::http::AppState>,
+    _data_dir: Option<tempfile::TempDir>,
+}
+
+impl TestApp {
+    /// Starts a server with default settings on a temporary data dir and waits until it is ready.
+    pub fn spawn() -> TestApp {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut app = Self::spawn_with(Settings::for_data_dir(data_dir.path()));
+        app._data_dir = Some(data_dir);
+        app
+    }
+
+    /// Starts a server with the given settings (the caller owns the data dir) and waits until ready.
+    pub fn spawn_with(settings: Settings) -> TestApp {
+        let app = Self::start(settings);
+        app.wait_ready(Duration::from_secs(600));
+        app
+    }
+
+    /// Starts a server without waiting for readiness.
+    pub fn start(settings: Settings) -> TestApp {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").expect("binding a port");
+                let running = server::commands::serve::start(settings, listener).expect("starting the server");
+                sender.send((running.addr, running.handle.clone(), running.state.clone())).unwrap();
+                running.server.await.expect("server");
+            })
+        });
+        let (addr, handle, state) = receiver.recv().expect("server started");
+        TestApp { addr, handle, state, _data_dir: None }
+    }
+
+    pub fn wait_ready(&self, timeout: Duration) {
+        let started = Instant::now();
+        loop {
+            let (status, body) = self.get("/readyz");
+            if status == 200 {
+                return;
+            }
+            assert!(body["status"] != "failed", "the server failed to start: {body}");
+            assert!(started.elapsed() < timeout, "not ready after {timeout:?}: {body}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let response = client().get(self.url(path)).send().expect("GET");
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or(Value::Null))
+    }
+
+    pub fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = client().post(self.url(path)).json(body).send().expect("POST");
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or(Value::Null))
+    }
+
+    pub fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::blocking::Body>) -> (u16, Value) {
+        let response =
+            client().post(self.url(path)).header("content-type", content_type).body(body).send().expect("POST");
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or(Value::Null))
+    }
+
+    /// Creates a conversation and returns its id.
+    pub fn new_conversation(&self) -> String {
+        let (status, body) = self.post_json("/api/v1/conversations", &serde_json::json!({"channel": "web"}));
+        assert_eq!(status, 200, "{body}");
+        body["id"].as_str().expect("id").to_string()
+    }
+
+    /// Sends a customer message and returns the turn.
+    pub fn say(&self, conversation_id: &str, text: &str) -> Value {
+        let (status, body) = self.post_json(
+            &format!("/api/v1/conversations/{conversation_id}/messages"),
+            &serde_json::json!({"text": text}),
+        );
+        assert_eq!(status, 200, "{text}: {body}");
+        body
+    }
+
+    pub fn stop(self) {
+        let handle = self.handle.clone();
+        futures_executor(handle.stop(true));
+    }
+}
+
+fn futures_executor<F: std::future::Future>(future: F) -> F::Output {
+    actix_web::rt::System::new().block_on(future)
+}
+
+pub fn client() -> &'static reqwest::blocking::Client {
+    static CLIENT: OnceLock<reqwest::blocking::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).build().unwrap())
+}
+
+/// One server shared by the tests of this binary that do not need their own.
+pub fn shared() -> &'static TestApp {
+    static APP: OnceLock<TestApp> = OnceLock::new();
+    APP.get_or_init(TestApp::spawn)
+}
+
+/// Number of events in a conversation's log.
+pub fn n_events(app: &TestApp, conversation_id: &str) -> usize {
+    app.state.conversations.events(conversation_id).map(|events| events.len()).unwrap_or(0)
+}
+
+#[allow(dead_code)]
+pub fn exists(path: &Path) -> bool {
+    path.exists()
+}
