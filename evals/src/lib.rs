@@ -1,1 +1,3 @@
 //! evals
+
+pub mod intents;

@@ -17,6 +17,7 @@
 pub mod bench;
 pub mod chat;
 pub mod embed;
+pub mod entities;
 mod error;
 pub mod fetch;
 pub mod models;
