@@ -70,13 +70,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 None => DEFAULT_PROMPT.to_owned(),
             };
             let load_started = std::time::Instant::now();
-            let model = ChatModel::load_with(&files.chat_gguf, &ChatModelOptions { weight_format: format })?;
+            let dense_prefill = !args.iter().any(|a| a == "--no-dense-prefill");
+            let model =
+                ChatModel::load_with(&files.chat_gguf, &ChatModelOptions { weight_format: format, dense_prefill })?;
             let load_seconds = load_started.elapsed().as_secs_f64();
             let repeats: usize = arg(&args, "--repeats").map_or(Ok(1), |v| v.parse())?;
             for _ in 0..repeats {
                 let result = inference::bench::generate(&model, &prompt, max_tokens)?;
                 println!(
-                    "{{\"format\": \"{}\", \"candle_threads\": {}, \"load_seconds\": {load_seconds:.2}, \"prompt_tokens\": {}, \"prompt_tokens_per_s\": {:.1}, \"ttft_ms\": {:.0}, \"new_tokens\": {}, \"decode_tokens_per_s\": {:.1}, \"peak_rss_mb\": {:.0}}}",
+                    "{{\"format\": \"{}\", \"dense_prefill\": {dense_prefill}, \"candle_threads\": {}, \"load_seconds\": {load_seconds:.2}, \"prompt_tokens\": {}, \"prompt_tokens_per_s\": {:.1}, \"ttft_ms\": {:.0}, \"new_tokens\": {}, \"decode_tokens_per_s\": {:.1}, \"peak_rss_mb\": {:.0}}}",
                     format.name(),
                     settings.candle_threads,
                     result.prompt_tokens,
@@ -97,10 +99,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let question = args.get(1).ok_or("chat needs a question")?;
             let format =
                 arg(&args, "--format").map_or(Some(WeightFormat::default()), |name| WeightFormat::from_name(&name));
-            let model = ChatModel::load_with(
-                &files.chat_gguf,
-                &ChatModelOptions { weight_format: format.ok_or("unknown --format")? },
-            )?;
+            let options =
+                ChatModelOptions { weight_format: format.ok_or("unknown --format")?, ..ChatModelOptions::default() };
+            let model = ChatModel::load_with(&files.chat_gguf, &options)?;
             let generation =
                 model.generate(&[ChatMessage::user(question.as_str())], &GenerationOptions::default(), |piece| {
                     eprint!("{piece}");

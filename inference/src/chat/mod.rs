@@ -14,7 +14,7 @@ use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling as CandleSampling};
 
-use crate::models::quantized_llama::{self, ModelWeights, WeightFormat};
+use crate::models::quantized_llama::{self, LoadOptions, ModelWeights, WeightFormat};
 use crate::{Error, Result};
 use stream::Utf8Stream;
 pub use template::{ChatMessage, Role};
@@ -107,10 +107,21 @@ fn per_second(count: usize, seconds: f64) -> f64 {
 }
 
 /// Options for [`ChatModel::load_with`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatModelOptions {
-    /// The format matmul weights are converted to at load time.
+    /// The format matmul weights are converted to at load time (used for decode steps).
     pub weight_format: WeightFormat,
+    /// Keep a dense f32 copy of the layer weights for prompt processing (about three times
+    /// faster prompts, about 425 MB more memory for the default model).
+    pub dense_prefill: bool,
+}
+
+impl Default for ChatModelOptions {
+    /// The fastest setting measured (see `BENCHMARKS.md`).
+    fn default() -> Self {
+        let defaults = LoadOptions::default();
+        Self { weight_format: defaults.weight_format, dense_prefill: defaults.dense_prefill }
+    }
 }
 
 /// A chat model: Llama-architecture GGUF weights, the tokenizer from the GGUF metadata and the
@@ -125,14 +136,14 @@ pub struct ChatModel {
     stop_tokens: Vec<u32>,
     device: Device,
     path: PathBuf,
-    weight_format: WeightFormat,
+    options: ChatModelOptions,
 }
 
 impl std::fmt::Debug for ChatModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatModel")
             .field("path", &self.path)
-            .field("weight_format", &self.weight_format)
+            .field("options", &self.options)
             .field("config", self.weights.config())
             .finish_non_exhaustive()
     }
@@ -170,7 +181,8 @@ impl ChatModel {
             tokenizer.add_bos,
         )
         .ok_or_else(|| unsupported("no ChatML or Llama 3 control tokens in the vocabulary".to_owned()))?;
-        let weights = ModelWeights::from_gguf(&content, &mut reader, &device, options.weight_format)
+        let load_options = LoadOptions { weight_format: options.weight_format, dense_prefill: options.dense_prefill };
+        let weights = ModelWeights::from_gguf(&content, &mut reader, &device, load_options)
             .map_err(|err| Error::corrupt(gguf, err))?;
         if weights.config().vocab_size < tokenizer.tokens.len() {
             return Err(unsupported(format!(
@@ -194,18 +206,11 @@ impl ChatModel {
         tracing::info!(
             path = %gguf.display(),
             weight_format = options.weight_format.name(),
+            dense_prefill = options.dense_prefill,
             n_layer = weights.config().n_layer,
             "chat model loaded"
         );
-        Ok(Self {
-            weights,
-            tokenizer,
-            template,
-            stop_tokens,
-            device,
-            path: gguf.to_owned(),
-            weight_format: options.weight_format,
-        })
+        Ok(Self { weights, tokenizer, template, stop_tokens, device, path: gguf.to_owned(), options: options.clone() })
     }
 
     /// The tokenizer built from the GGUF metadata. It recognises control tokens written as text
@@ -219,9 +224,9 @@ impl ChatModel {
         self.weights.config()
     }
 
-    /// The format the matmul weights were converted to.
-    pub fn weight_format(&self) -> WeightFormat {
-        self.weight_format
+    /// The options the model was loaded with.
+    pub fn options(&self) -> &ChatModelOptions {
+        &self.options
     }
 
     /// Tokens that end generation (end of turn, end of text).
