@@ -20,6 +20,7 @@ pub mod embed;
 pub mod entities;
 mod error;
 pub mod fetch;
+pub mod intent;
 pub mod models;
 pub mod threads;
 

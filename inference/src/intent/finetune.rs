@@ -1,0 +1,141 @@
+//! Supervised fine-tuning of the sentence encoder for intent classification.
+//!
+//! The encoder's pooled, normalised embedding feeds a cosine classifier with an additive margin
+//! (CosFace, Wang et al. 2018: logits `s * (cos θ_j - m [j = y])`). The margin pulls the examples of
+//! an intent together and away from the others, which is what both the nearest-example
+//! re-ranking and the out-of-scope score rely on afterwards.
+
+use candle_core::{D, DType, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use indicatif::ProgressBar;
+use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
+
+use super::{IntentEncoder, IntentError, Result};
+
+/// Hyperparameters of the encoder fine-tune.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FinetuneConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub encoder_learning_rate: f64,
+    pub head_learning_rate: f64,
+    /// Cosine logit scale `s`.
+    pub scale: f64,
+    /// Additive cosine margin `m`.
+    pub margin: f64,
+    /// Transformer layers (from the bottom) left frozen, besides the word embeddings.
+    pub n_frozen_layers: usize,
+    /// Upper bound on optimisation steps (0: no bound): caps the time on big training sets.
+    pub max_steps: usize,
+}
+
+impl Default for FinetuneConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 2,
+            batch_size: 32,
+            encoder_learning_rate: 1e-4,
+            head_learning_rate: 5e-3,
+            scale: 20.0,
+            margin: 0.1,
+            n_frozen_layers: 0,
+            max_steps: 0,
+        }
+    }
+}
+
+/// Builds shuffled batches of similar lengths (less padding, same randomness for a given seed).
+fn length_bucketed_batches(texts: &[&str], batch_size: usize, rng: &mut StdRng) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.shuffle(rng);
+    let mut batches = Vec::new();
+    for group in order.chunks(batch_size * 32) {
+        let mut group = group.to_vec();
+        group.sort_by_key(|&idx| texts[idx].len());
+        batches.extend(group.chunks(batch_size).map(<[usize]>::to_vec));
+    }
+    batches.shuffle(rng);
+    batches
+}
+
+fn normalize_rows(tensor: &Tensor) -> Result<Tensor> {
+    let norm = tensor.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+    Ok(tensor.broadcast_div(&norm)?)
+}
+
+/// Fine-tunes a trainable encoder (in place) on labelled texts; returns the learnt class
+/// directions `[n_classes, dim]`, rows normalised.
+pub fn finetune_encoder(
+    encoder: &IntentEncoder,
+    texts: &[&str],
+    labels: &[u32],
+    initial_class_directions: &Tensor,
+    config: &FinetuneConfig,
+    seed: u64,
+    progress: &ProgressBar,
+) -> Result<Tensor> {
+    let Some(varmap) = encoder.varmap() else {
+        return Err(IntentError::InvalidConfig { message: "the encoder was not loaded as trainable".to_string() });
+    };
+    if texts.len() != labels.len() || texts.is_empty() {
+        return Err(IntentError::InvalidConfig { message: "fine-tuning needs one label per text".to_string() });
+    }
+    let (n_classes, _dim) = initial_class_directions.dims2()?;
+    let device = initial_class_directions.device().clone();
+    let class_directions = Var::from_tensor(initial_class_directions)?;
+    let mut encoder_optimizer = AdamW::new(
+        varmap.all_vars(),
+        ParamsAdamW { lr: config.encoder_learning_rate, weight_decay: 0.01, ..ParamsAdamW::default() },
+    )?;
+    let mut head_optimizer = AdamW::new(
+        vec![class_directions.clone()],
+        ParamsAdamW { lr: config.head_learning_rate, weight_decay: 0.0, ..ParamsAdamW::default() },
+    )?;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let n_batches_per_epoch = texts.len().div_ceil(config.batch_size.max(1));
+    let mut n_steps = n_batches_per_epoch * config.epochs;
+    if config.max_steps > 0 {
+        n_steps = n_steps.min(config.max_steps);
+    }
+    let n_warmup_steps = (n_steps / 10).max(1);
+    progress.set_length(n_steps as u64);
+    let mut step = 0usize;
+    'epochs: for epoch in 0..config.epochs {
+        let mut loss_sum = 0.0f64;
+        let mut n_loss = 0usize;
+        for batch in length_bucketed_batches(texts, config.batch_size.max(1), &mut rng) {
+            if step >= n_steps {
+                break 'epochs;
+            }
+            let schedule = if step < n_warmup_steps {
+                (step + 1) as f64 / n_warmup_steps as f64
+            } else {
+                (n_steps - step) as f64 / (n_steps - n_warmup_steps).max(1) as f64
+            };
+            encoder_optimizer.set_learning_rate(config.encoder_learning_rate * schedule);
+            head_optimizer.set_learning_rate(config.head_learning_rate * schedule);
+
+            let batch_texts: Vec<&str> = batch.iter().map(|&idx| texts[idx]).collect();
+            let batch_labels: Vec<u32> = batch.iter().map(|&idx| labels[idx]).collect();
+            let targets = Tensor::new(batch_labels.as_slice(), &device)?;
+            let embeddings = encoder.forward_pooled(&batch_texts)?;
+            let directions = normalize_rows(class_directions.as_tensor())?;
+            let cosines = embeddings.matmul(&directions.t()?)?;
+            let margins = (candle_nn::encoding::one_hot(targets.clone(), n_classes, config.margin as f32, 0f32)?)
+                .to_dtype(DType::F32)?;
+            let logits = ((cosines - margins)? * config.scale)?;
+            let loss = candle_nn::loss::cross_entropy(&logits, &targets)?;
+            let grads = loss.backward()?;
+            encoder_optimizer.step(&grads)?;
+            head_optimizer.step(&grads)?;
+
+            loss_sum += f64::from(loss.to_scalar::<f32>()?);
+            n_loss += 1;
+            step += 1;
+            progress.set_position(step as u64);
+            progress.set_message(format!("epoch {}/{} loss {:.4}", epoch + 1, config.epochs, loss_sum / n_loss as f64));
+        }
+        tracing::info!(epoch, loss = loss_sum / n_loss.max(1) as f64, "fine-tune epoch done");
+    }
+    normalize_rows(class_directions.as_tensor())
+}
