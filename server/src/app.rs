@@ -8,8 +8,8 @@ use anyhow::Context;
 
 use crate::config::Settings;
 use crate::conversations::ConversationStore;
-use crate::dialogue::models::{ChatBackend, SentenceEncoder};
-use crate::dialogue::{Engine, Retrieve};
+use crate::dialogue::models::{ChatBackend, IntentPredictor, IntentsOnEncoder, SentenceEncoder};
+use crate::dialogue::{Engine, EngineParts, Retrieve};
 use crate::http::{AppState, Readiness};
 
 /// Opens what the server needs before any model is loaded.
@@ -88,6 +88,8 @@ pub fn load_chat(path: &Path) -> anyhow::Result<Arc<inference::ChatModel>> {
 pub fn load_engine(state: &AppState) -> anyhow::Result<Engine> {
     let settings = &state.settings;
     let readiness = &state.readiness;
+    readiness.set_stage("opening accounts");
+    let registry = Arc::new(crate::accounts::open_registry(&state.db, settings).context("opening the account store")?);
     readiness.set_stage("fetching models");
     let paths = resolve_models(settings)?;
     readiness.set_stage("loading the encoder");
@@ -101,13 +103,47 @@ pub fn load_engine(state: &AppState) -> anyhow::Result<Engine> {
     };
     readiness.set_stage("indexing knowledge");
     let knowledge = crate::retrieval::open_and_ingest(settings, embedder.clone())?;
-    let plan_names = Vec::new();
-    Ok(Engine::new(
-        embedder as Arc<dyn SentenceEncoder>,
+    readiness.set_stage("training the intent model");
+    let intents = load_intents(settings, embedder.clone())?;
+    let plans: Vec<inference::entities::PlanCatalogEntry> = registry
+        .store()
+        .plans()?
+        .into_iter()
+        .map(|plan| inference::entities::PlanCatalogEntry { plan_id: plan.plan_id.to_string(), name: plan.name })
+        .collect();
+    let entities = inference::entities::EntityExtractor::new(plans, registry.today());
+    Ok(Engine::new(EngineParts {
+        encoder: embedder as Arc<dyn SentenceEncoder>,
         chat,
-        knowledge as Arc<dyn Retrieve>,
-        state.conversations.clone(),
-        settings.dialogue.clone(),
-        plan_names,
-    ))
+        knowledge: knowledge as Arc<dyn Retrieve>,
+        intents: Some(intents),
+        entities,
+        registry,
+        conversations: state.conversations.clone(),
+        book: prompts::telco_flows()?,
+        replies: prompts::telco_replies()?,
+        settings: settings.dialogue.clone(),
+    }))
+}
+
+/// The intent model of `intents.data` (the demo set by default), trained once and cached
+/// under the data dir.
+pub fn load_intents(
+    settings: &Settings,
+    embedder: Arc<inference::SentenceEmbedder>,
+) -> anyhow::Result<Arc<dyn IntentPredictor>> {
+    use inference::intent::{DataFormat, Split, TrainConfig, parse_dataset, train_or_load};
+    let (bytes, path) = if settings.intents.data == "demo" {
+        (prompts::TELCO_INTENTS.as_bytes().to_vec(), PathBuf::from("prompts/telco/intents.yaml"))
+    } else {
+        let path = PathBuf::from(&settings.intents.data);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading intent data {}", path.display()))?;
+        (bytes, path)
+    };
+    let format = DataFormat::from_path(&path).unwrap_or(DataFormat::Yaml);
+    let dataset = parse_dataset(&bytes, &path, format, Split::Train)?;
+    let cache_dir = settings.data_dir.join("models");
+    let model = train_or_load(&cache_dir, &dataset, embedder.as_ref(), &TrainConfig::default())
+        .context("training the intent model")?;
+    Ok(Arc::new(IntentsOnEncoder { model, encoder: embedder }))
 }

@@ -166,11 +166,16 @@ pub struct DialogueSettings {
     pub max_new_tokens: usize,
     /// Passages retrieved for a knowledge answer.
     pub top_k: usize,
+    /// Least cosine similarity of the best passage for a knowledge answer; below it the
+    /// assistant says it does not know instead of quoting something unrelated.
+    pub min_similarity: f32,
+    /// The operator's name in replies.
+    pub operator_name: String,
 }
 
 impl Default for DialogueSettings {
     fn default() -> Self {
-        Self { max_new_tokens: 96, top_k: 5 }
+        Self { max_new_tokens: 96, top_k: 5, min_similarity: 0.3, operator_name: "Kestrel Mobile".into() }
     }
 }
 

@@ -132,8 +132,12 @@ pub enum EventKind {
     CustomerIdentified { customer_id: String, verified: bool, method: String },
     /// A slot of the active flow was filled (or changed).
     SlotSet { flow: String, slot: String, value: Value },
-    /// A flow started.
+    /// A flow started (on top of the active one when called from it).
     FlowStarted { flow: String },
+    /// The active flow moved to a node.
+    StepEntered { flow: String, step: String },
+    /// A slot of the active flow was forgotten (to be asked again).
+    SlotCleared { flow: String, slot: String },
     /// A flow ended (`outcome`: done, cancelled, refused, failed).
     FlowEnded { flow: String, outcome: String },
     /// The assistant asked for a yes/no before a change.

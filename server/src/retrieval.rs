@@ -96,6 +96,7 @@ impl Retrieve for KnowledgeRetriever {
                 section: hit.section,
                 text: hit.text,
                 score: hit.score,
+                vector_similarity: hit.vector_similarity,
             })
             .collect())
     }

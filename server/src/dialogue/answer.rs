@@ -20,6 +20,8 @@ pub struct Passage {
     pub section: String,
     pub text: String,
     pub score: f32,
+    /// Cosine similarity of the passage to the question, when the vector search found it.
+    pub vector_similarity: Option<f32>,
 }
 
 /// What a knowledge answer says and how it was made.
@@ -41,12 +43,16 @@ pub struct GuardrailStats {
     pub sentences_replaced: AtomicU64,
     pub answers_generated: AtomicU64,
     pub answers_extractive: AtomicU64,
+    /// Generated answers that passed the guardrail but left out the best passage's facts.
+    pub answers_uncovered: AtomicU64,
 }
 
 /// How many passages feed the extractive answer and the chat model's prompt.
 const PASSAGES_USED: usize = 3;
-/// Most characters of one passage in the chat prompt (keeps prompt processing short).
-const PASSAGE_PROMPT_CHARS: usize = 700;
+/// Most units (sentences, table rows) in the chat prompt, and most characters of them: a short
+/// prompt keeps the time to the first token low and the small model on topic.
+const PROMPT_UNITS: usize = 4;
+const PROMPT_CONTEXT_CHARS: usize = 500;
 const SENTENCE_CACHE_LIMIT: usize = 50_000;
 
 pub struct Answerer {
@@ -65,6 +71,36 @@ impl Answerer {
         Self { sentence_cache: Mutex::new(HashMap::new()), stats: GuardrailStats::default() }
     }
 
+    /// Every quotable unit of the top passages, best first.
+    fn rank_units(
+        &self,
+        encoder: &dyn SentenceEncoder,
+        question_embedding: &[f32],
+        passages: &[Passage],
+    ) -> anyhow::Result<Vec<RankedUnit>> {
+        let mut units: Vec<RankedUnit> = Vec::new();
+        for (passage_idx, passage) in passages.iter().take(PASSAGES_USED).enumerate() {
+            for (unit_idx, text) in answer_units(&passage.text).into_iter().enumerate() {
+                units.push(RankedUnit { score: 0.0, passage_idx, unit_idx, text });
+            }
+        }
+        if units.is_empty() {
+            return Ok(units);
+        }
+        let texts: Vec<&str> = units.iter().map(|unit| unit.text.as_str()).collect();
+        let embeddings = self.embed_cached(encoder, &texts)?;
+        for (unit, embedding) in units.iter_mut().zip(&embeddings) {
+            let passage_bonus = match unit.passage_idx {
+                0 => 0.06,
+                1 => 0.03,
+                _ => 0.0,
+            };
+            unit.score = dot(question_embedding, embedding) + passage_bonus;
+        }
+        units.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(units)
+    }
+
     /// The best sentences of the passages for the question, in reading order.
     pub fn extractive(
         &self,
@@ -72,43 +108,8 @@ impl Answerer {
         question_embedding: &[f32],
         passages: &[Passage],
     ) -> anyhow::Result<(String, Vec<usize>)> {
-        let mut candidates: Vec<(usize, usize, String)> = Vec::new();
-        for (passage_idx, passage) in passages.iter().take(PASSAGES_USED).enumerate() {
-            for (sentence_idx, sentence) in answer_units(&passage.text).into_iter().enumerate() {
-                candidates.push((passage_idx, sentence_idx, sentence));
-            }
-        }
-        if candidates.is_empty() {
-            return Ok((String::new(), Vec::new()));
-        }
-        let texts: Vec<&str> = candidates.iter().map(|(_, _, text)| text.as_str()).collect();
-        let embeddings = self.embed_cached(encoder, &texts)?;
-        let mut scored: Vec<(f32, usize)> = embeddings
-            .iter()
-            .enumerate()
-            .map(|(idx, embedding)| {
-                let passage_bonus = match candidates[idx].0 {
-                    0 => 0.06,
-                    1 => 0.03,
-                    _ => 0.0,
-                };
-                (dot(question_embedding, embedding) + passage_bonus, idx)
-            })
-            .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let (best_score, best_idx) = scored[0];
-        let mut chosen = vec![best_idx];
-        if let Some(&(second_score, second_idx)) = scored.get(1) {
-            let same_passage = candidates[second_idx].0 == candidates[best_idx].0;
-            if second_score >= best_score - 0.08 && (same_passage || second_score >= best_score - 0.03) {
-                chosen.push(second_idx);
-            }
-        }
-        chosen.sort_by_key(|&idx| (candidates[idx].0, candidates[idx].1));
-        let text = chosen.iter().map(|&idx| ensure_period(&candidates[idx].2)).collect::<Vec<_>>().join(" ");
-        let mut used: Vec<usize> = chosen.iter().map(|&idx| candidates[idx].0).collect();
-        used.dedup();
-        Ok((text, used))
+        let ranked = self.rank_units(encoder, question_embedding, passages)?;
+        Ok(compose_extractive(&ranked))
     }
 
     /// Answers a question from passages: generated and checked when a chat model is given,
@@ -126,29 +127,37 @@ impl Answerer {
         max_new_tokens: usize,
         on_token: &mut dyn FnMut(&str),
     ) -> anyhow::Result<KnowledgeAnswer> {
-        let (extractive, used_passages) = self.extractive(encoder, question_embedding, passages)?;
-        let Some(chat) = chat.filter(|_| !passages.is_empty() && max_new_tokens > 0) else {
-            self.stats.answers_extractive.fetch_add(1, Ordering::Relaxed);
-            return Ok(KnowledgeAnswer {
-                text: extractive,
-                used_passages,
+        let ranked = self.rank_units(encoder, question_embedding, passages)?;
+        let (extractive, used_passages) = compose_extractive(&ranked);
+        let extractive_answer = |stats: &GuardrailStats, n_passed, n_replaced| {
+            stats.answers_extractive.fetch_add(1, Ordering::Relaxed);
+            KnowledgeAnswer {
+                text: extractive.clone(),
+                used_passages: used_passages.clone(),
                 generated: false,
-                n_sentences_passed: 0,
-                n_sentences_replaced: 0,
-            });
+                n_sentences_passed: n_passed,
+                n_sentences_replaced: n_replaced,
+            }
         };
-        let used = &passages[..passages.len().min(PASSAGES_USED)];
-        let (system, user) = knowledge_prompt(question, used);
+        let Some(chat) = chat.filter(|_| !ranked.is_empty() && max_new_tokens > 0) else {
+            return Ok(extractive_answer(&self.stats, 0, 0));
+        };
+        let context = prompt_context(&ranked);
+        let (system, user) = knowledge_prompt(question, &context);
         let generated = chat.chat(&system, &user, max_new_tokens, on_token)?;
 
+        let used = &passages[..passages.len().min(PASSAGES_USED)];
         let mut evidence_texts: Vec<&str> = used.iter().map(|p| p.text.as_str()).collect();
         evidence_texts.extend(extra_evidence.iter().map(String::as_str));
         evidence_texts.push(question);
         let evidence = Evidence::new(&evidence_texts, plan_names);
-        let mut kept = Vec::new();
+        let mut kept: Vec<String> = Vec::new();
         let (mut n_passed, mut n_replaced) = (0, 0);
         let mut replaced_once = false;
-        for sentence in split_sentences(&generated) {
+        for sentence in complete_sentences(&generated) {
+            if kept.contains(&sentence) {
+                continue; // small models repeat themselves
+            }
             if evidence.supports(&sentence) && !is_refusal(&sentence) {
                 n_passed += 1;
                 kept.push(sentence);
@@ -162,17 +171,26 @@ impl Answerer {
         }
         self.stats.sentences_passed.fetch_add(n_passed as u64, Ordering::Relaxed);
         self.stats.sentences_replaced.fetch_add(n_replaced as u64, Ordering::Relaxed);
-        let generated_survived = n_passed > 0;
-        if generated_survived {
-            self.stats.answers_generated.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.stats.answers_extractive.fetch_add(1, Ordering::Relaxed);
+        // The model dodged: the best passage states facts (a price, an amount) and the
+        // generated answer states none of them. The passage answers better.
+        let key_facts = ranked.first().map(|unit| facts_of(&unit.text, plan_names)).unwrap_or_default();
+        let kept_text = kept.join(" ");
+        let covers_key_facts = key_facts.is_empty() || {
+            let kept_facts = facts_of(&kept_text, plan_names);
+            key_facts.iter().any(|fact| kept_facts.contains(fact))
+        };
+        if n_passed == 0 || !covers_key_facts {
+            self.stats.answers_uncovered.fetch_add(u64::from(n_passed > 0 && !covers_key_facts), Ordering::Relaxed);
+            return Ok(extractive_answer(&self.stats, n_passed, n_replaced));
         }
-        let text = if kept.is_empty() { extractive } else { kept.join(" ") };
+        self.stats.answers_generated.fetch_add(1, Ordering::Relaxed);
+        let mut used_passages: Vec<usize> = context.iter().map(|unit| unit.passage_idx).collect();
+        used_passages.sort_unstable();
+        used_passages.dedup();
         Ok(KnowledgeAnswer {
-            text,
-            used_passages: if generated_survived { (0..used.len()).collect() } else { used_passages },
-            generated: generated_survived,
+            text: kept_text,
+            used_passages,
+            generated: true,
             n_sentences_passed: n_passed,
             n_sentences_replaced: n_replaced,
         })
@@ -204,20 +222,77 @@ impl Answerer {
     }
 }
 
-/// The chat prompt for a knowledge answer: works with any instruction-tuned chat model.
-pub fn knowledge_prompt(question: &str, passages: &[Passage]) -> (String, String) {
+/// The chat prompt for a knowledge answer: the question and the best facts of the passages,
+/// short so that prompt processing is quick. Works with any instruction-tuned chat model.
+pub fn knowledge_prompt(question: &str, context: &[&RankedUnit]) -> (String, String) {
     let system = "You are a customer-care assistant for a mobile operator. Answer the customer's question \
-                  in one or two short sentences, using only facts stated in the passages. Copy prices, \
-                  amounts and plan names exactly as written. If the passages do not answer the question, \
-                  say that you are not sure."
+                  in one or two short sentences, using only the facts below. Copy prices, amounts and plan \
+                  names exactly as written."
         .to_string();
-    let mut user = String::from("Passages:\n");
-    for (idx, passage) in passages.iter().enumerate() {
-        let text: String = passage.text.chars().take(PASSAGE_PROMPT_CHARS).collect();
-        user.push_str(&format!("[{}] {}\n{}\n\n", idx + 1, passage.section, text.trim()));
+    let mut user = String::from("Facts:\n");
+    for unit in context {
+        user.push_str(&format!("- {}\n", unit.text));
     }
-    user.push_str(&format!("Question: {question}\nAnswer:"));
+    user.push_str(&format!("\nQuestion: {question}"));
     (system, user)
+}
+
+/// A quotable unit of a passage and how well it answers the question.
+#[derive(Debug, Clone)]
+pub struct RankedUnit {
+    pub score: f32,
+    pub passage_idx: usize,
+    pub unit_idx: usize,
+    pub text: String,
+}
+
+/// The one or two best units, in reading order, and the passages they came from.
+fn compose_extractive(ranked: &[RankedUnit]) -> (String, Vec<usize>) {
+    let Some(best) = ranked.first() else { return (String::new(), Vec::new()) };
+    let mut chosen = vec![best];
+    if let Some(second) = ranked.get(1) {
+        let same_passage = second.passage_idx == best.passage_idx;
+        if second.score >= best.score - 0.08 && (same_passage || second.score >= best.score - 0.03) {
+            chosen.push(second);
+        }
+    }
+    chosen.sort_by_key(|unit| (unit.passage_idx, unit.unit_idx));
+    let text = chosen.iter().map(|unit| ensure_period(&unit.text)).collect::<Vec<_>>().join(" ");
+    let mut used: Vec<usize> = chosen.iter().map(|unit| unit.passage_idx).collect();
+    used.dedup();
+    (text, used)
+}
+
+/// The best units for the chat prompt, in reading order, within a character budget.
+fn prompt_context(ranked: &[RankedUnit]) -> Vec<&RankedUnit> {
+    let mut chosen: Vec<&RankedUnit> = Vec::new();
+    let mut n_chars = 0;
+    for unit in ranked.iter().take(PROMPT_UNITS) {
+        if n_chars + unit.text.len() > PROMPT_CONTEXT_CHARS && !chosen.is_empty() {
+            break;
+        }
+        n_chars += unit.text.len();
+        chosen.push(unit);
+    }
+    chosen.sort_by_key(|unit| (unit.passage_idx, unit.unit_idx));
+    chosen
+}
+
+/// The sentences of a generation, without a last one cut off by the token limit.
+fn complete_sentences(generated: &str) -> Vec<String> {
+    let mut sentences = split_sentences(generated);
+    if sentences.len() > 1 && sentences.last().is_some_and(|last| !last.ends_with(['.', '!', '?'])) {
+        sentences.pop();
+    }
+    sentences
+}
+
+/// Numbers and plan names a text states (lowercased), for comparing two answers.
+fn facts_of(text: &str, plan_names: &[String]) -> Vec<String> {
+    let lower = text.to_lowercase();
+    let mut facts: Vec<String> = super::guardrail::numbers_in(text);
+    facts.extend(plan_names.iter().map(|name| name.to_lowercase()).filter(|name| lower.contains(name.as_str())));
+    facts
 }
 
 /// Sentences (and table rows, as "Header: value" pairs) of a passage worth quoting.

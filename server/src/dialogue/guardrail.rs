@@ -119,6 +119,11 @@ impl Evidence {
     }
 }
 
+/// The numbers of a text, normalised ("$40.00" gives "40").
+pub fn numbers_in(text: &str) -> Vec<String> {
+    NUMBER.find_iter(text).map(|m| normalise_number(m.as_str())).collect()
+}
+
 /// "40", "40.00", "40.0" and "1,000" compare equal to "40" and "1000".
 fn normalise_number(raw: &str) -> String {
     let without_commas: String =

@@ -4,20 +4,26 @@
 //! reply is appended too; the turn returned to the channel is built from what was logged.
 
 pub mod answer;
+pub mod device;
+mod engine;
+pub mod facts;
 pub mod guardrail;
 pub mod models;
+pub mod state;
+pub mod summary;
 pub mod text;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::accounts::ActionRegistry;
 use crate::config::DialogueSettings;
-use crate::conversations::{ConversationStore, EventKind, StoreError};
+use crate::conversations::{ConversationStore, StoreError};
 use answer::{Answerer, Passage};
-use models::{ChatBackend, SentenceEncoder};
+pub use engine::Understanding;
+use models::{ChatBackend, IntentPredictor, SentenceEncoder};
 pub use text::{CustomerText, InvalidText, MAX_TEXT_CHARS};
 
 /// Retrieval as the engine needs it.
@@ -93,102 +99,88 @@ pub struct StageTimes {
     pub total_ms: f64,
 }
 
+/// Everything the engine is made of.
+pub struct EngineParts {
+    pub encoder: Arc<dyn SentenceEncoder>,
+    pub chat: Option<Arc<dyn ChatBackend>>,
+    pub knowledge: Arc<dyn Retrieve>,
+    pub intents: Option<Arc<dyn IntentPredictor>>,
+    pub entities: inference::entities::EntityExtractor,
+    pub registry: Arc<ActionRegistry>,
+    pub conversations: ConversationStore,
+    pub book: prompts::FlowBook,
+    pub replies: prompts::Replies,
+    pub settings: DialogueSettings,
+}
+
 pub struct Engine {
     encoder: Arc<dyn SentenceEncoder>,
     chat: Option<Arc<dyn ChatBackend>>,
     knowledge: Arc<dyn Retrieve>,
+    intents: Option<Arc<dyn IntentPredictor>>,
+    entities: inference::entities::EntityExtractor,
+    registry: Arc<ActionRegistry>,
     conversations: ConversationStore,
+    book: prompts::FlowBook,
+    replies: prompts::Replies,
     answerer: Answerer,
     settings: DialogueSettings,
     plan_names: Vec<String>,
 }
 
 impl Engine {
-    pub fn new(
-        encoder: Arc<dyn SentenceEncoder>,
-        chat: Option<Arc<dyn ChatBackend>>,
-        knowledge: Arc<dyn Retrieve>,
-        conversations: ConversationStore,
-        settings: DialogueSettings,
-        plan_names: Vec<String>,
-    ) -> Self {
-        Self { encoder, chat, knowledge, conversations, answerer: Answerer::new(), settings, plan_names }
+    pub fn new(parts: EngineParts) -> Self {
+        let plan_names =
+            parts.registry.store().plans().unwrap_or_default().into_iter().map(|plan| plan.name).collect();
+        Self {
+            encoder: parts.encoder,
+            chat: parts.chat,
+            knowledge: parts.knowledge,
+            intents: parts.intents,
+            entities: parts.entities,
+            registry: parts.registry,
+            conversations: parts.conversations,
+            book: parts.book,
+            replies: parts.replies,
+            answerer: Answerer::new(),
+            settings: parts.settings,
+            plan_names,
+        }
     }
 
     pub fn conversations(&self) -> &ConversationStore {
         &self.conversations
     }
 
+    pub fn registry(&self) -> &Arc<ActionRegistry> {
+        &self.registry
+    }
+
     pub fn guardrail_stats(&self) -> &answer::GuardrailStats {
         &self.answerer.stats
     }
 
-    /// Answers one customer message in a conversation and logs both.
+    /// Binds a customer the channel vouches for (a signed host-page identity) to a conversation.
+    pub fn identify(&self, conversation_id: &str, customer_id: &str, method: &str) -> Result<(), EngineError> {
+        self.conversations.append(
+            conversation_id,
+            vec![crate::conversations::EventKind::CustomerIdentified {
+                customer_id: customer_id.to_string(),
+                verified: true,
+                method: method.to_string(),
+            }],
+        )?;
+        self.conversations.update(conversation_id, |conversation| conversation.customer_id = Some(customer_id.to_string()))?;
+        Ok(())
+    }
+
+    /// Answers one customer message in a conversation; everything that happens is logged.
     pub fn respond(
         &self,
         conversation_id: &str,
         text: &CustomerText,
         sink: &dyn TokenSink,
     ) -> Result<(Turn, StageTimes), EngineError> {
-        let started = Instant::now();
-        let mut times = StageTimes::default();
-        self.conversations.append(conversation_id, vec![EventKind::MessageIn { text: text.as_str().to_string() }])?;
-
-        let understanding_started = Instant::now();
-        let embedding = self
-            .encoder
-            .embed(&[text.as_str()])?
-            .pop()
-            .ok_or_else(|| anyhow::anyhow!("the encoder returned no embedding"))?;
-        times.understanding_ms = ms(understanding_started);
-
-        let retrieval_started = Instant::now();
-        let passages = self.knowledge.retrieve(text.as_str(), &embedding, self.settings.top_k)?;
-        times.retrieval_ms = ms(retrieval_started);
-
-        let generation_started = Instant::now();
-        let mut on_token = |token: &str| sink.token(conversation_id, token);
-        let answer = self.answerer.answer(
-            self.encoder.as_ref(),
-            self.chat.as_deref(),
-            text.as_str(),
-            &embedding,
-            &passages,
-            &[],
-            &self.plan_names,
-            self.settings.max_new_tokens,
-            &mut on_token,
-        )?;
-        times.generation_ms = ms(generation_started);
-
-        let reply = if answer.text.is_empty() {
-            "I'm sorry, I couldn't find anything about that. Could you rephrase your question?".to_string()
-        } else {
-            answer.text
-        };
-        let sources = answer
-            .used_passages
-            .iter()
-            .filter_map(|&idx| passages.get(idx))
-            .map(|p| SourceOut { document: p.document.clone(), section: p.section.clone(), score: p.score })
-            .collect();
-        let turn = Turn { reply: reply.clone(), sources, ..Turn::default() };
-        let turn_json = serde_json::to_value(&turn).unwrap_or(json!(null));
-        self.conversations.append(conversation_id, vec![EventKind::Reply { text: reply, turn: turn_json }])?;
-        times.total_ms = ms(started);
-        tracing::info!(
-            conversation_id,
-            understanding_ms = times.understanding_ms,
-            retrieval_ms = times.retrieval_ms,
-            generation_ms = times.generation_ms,
-            total_ms = times.total_ms,
-            generated = answer.generated,
-            "turn answered"
-        );
-        Ok((turn, times))
+        self.run_turn(conversation_id, text, sink)
     }
-}
-
-fn ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1000.0
 }

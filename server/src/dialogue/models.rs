@@ -37,3 +37,25 @@ impl ChatBackend for inference::ChatModel {
         Ok(generation.text)
     }
 }
+
+/// Intent prediction: the intent's name (`out_of_scope` when none fits) and its confidence.
+pub trait IntentPredictor: Send + Sync {
+    fn predict(&self, text: &str, embedding: &[f32]) -> anyhow::Result<(String, f32)>;
+}
+
+/// A trained intent model with the sentence encoder it was trained on.
+pub struct IntentsOnEncoder {
+    pub model: inference::intent::IntentModel,
+    pub encoder: std::sync::Arc<inference::SentenceEmbedder>,
+}
+
+impl IntentPredictor for IntentsOnEncoder {
+    fn predict(&self, text: &str, embedding: &[f32]) -> anyhow::Result<(String, f32)> {
+        let prediction = if self.model.has_own_encoder() {
+            self.model.predict(self.encoder.as_ref(), text)?
+        } else {
+            self.model.predict_embedding(embedding)?
+        };
+        Ok((prediction.name, prediction.confidence))
+    }
+}

@@ -1,0 +1,1225 @@
+//! The turn loop: understand the message, feed it to what the conversation was waiting for
+//! (a slot, a yes/no, a phone check), then run the active flow until it needs the customer
+//! again. Everything that happens is appended to the conversation's event log as it happens.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+use std::time::Instant;
+
+use regex::Regex;
+use serde_json::{Value, json};
+
+use super::answer::Passage;
+use super::device;
+use super::facts::{CheckResult, FactContext};
+use super::state::{GLOBAL, State, is_device_check};
+use super::{ActionCall, ActionOut, CustomerText, Engine, EngineError, IntentOut, SourceOut, StageTimes, TokenSink, Turn};
+use crate::accounts::{self, ActionRequest, Actor, ConfirmationToken, ConversationId, CustomerId, IdempotencyKey};
+use crate::conversations::{Channel, EventKind};
+use inference::entities::{Entity, EntityValue, IdKind};
+use prompts::{EndOutcome, Flow, Needs, Node, NodeKind};
+
+/// Intents that never start a flow but shape the conversation.
+const SMALL_TALK: &[&str] = &["greeting", "thanks", "goodbye", "chitchat"];
+/// Below this confidence an intent does not start a flow.
+const FLOW_CONFIDENCE: f32 = 0.45;
+/// Most nodes one turn may pass through (a guard against loops in a flow file).
+const MAX_STEPS_PER_TURN: usize = 64;
+/// Times one node may be entered in a flow before the flow gives up.
+const MAX_NODE_VISITS: u32 = 3;
+
+/// What the engine understood of one message.
+pub struct Understanding {
+    pub text: String,
+    pub embedding: Vec<f32>,
+    pub intent: Option<(String, f32)>,
+    pub entities: Vec<Entity>,
+    pub yes_no: Option<bool>,
+    pub cancel: bool,
+    pub dont_know: bool,
+    pub question: bool,
+    pub gibberish: bool,
+}
+
+impl Understanding {
+    fn confident_intent(&self) -> Option<&str> {
+        self.intent.as_ref().filter(|(_, confidence)| *confidence >= FLOW_CONFIDENCE).map(|(name, _)| name.as_str())
+    }
+    fn values(&self) -> impl Iterator<Item = &EntityValue> {
+        self.entities.iter().map(|entity| &entity.value)
+    }
+}
+
+/// Where the machine goes next.
+enum Step {
+    /// Run the top flow from its start (checking what it needs first).
+    Start,
+    /// Enter a node of the top flow.
+    Enter(String),
+    /// Leave the current node of the top flow with an outcome (None: the default way).
+    Advance(Option<String>),
+    /// End the top flow.
+    End(EndOutcome),
+}
+
+/// One turn in progress.
+pub(super) struct Work<'a> {
+    conversation_id: &'a str,
+    channel: Channel,
+    pub(super) state: State,
+    parts: Vec<String>,
+    awaiting: Option<String>,
+    pending_action: Option<ActionCall>,
+    actions: Vec<ActionOut>,
+    sources: Vec<SourceOut>,
+    handoff: bool,
+    extra: BTreeMap<String, String>,
+    intent: Option<IntentOut>,
+    sink: &'a dyn TokenSink,
+    times: StageTimes,
+}
+
+impl Engine {
+    pub(super) fn run_turn(
+        &self,
+        conversation_id: &str,
+        text: &CustomerText,
+        sink: &dyn TokenSink,
+    ) -> Result<(Turn, StageTimes), EngineError> {
+        let started = Instant::now();
+        let header = self.conversations.get(conversation_id)?;
+        let events = self.conversations.events(conversation_id)?;
+        let mut work = Work {
+            conversation_id,
+            channel: header.channel,
+            state: State::replay(&events),
+            parts: Vec::new(),
+            awaiting: None,
+            pending_action: None,
+            actions: Vec::new(),
+            sources: Vec::new(),
+            handoff: false,
+            extra: BTreeMap::new(),
+            intent: None,
+            sink,
+            times: StageTimes::default(),
+        };
+        self.log(&mut work, vec![EventKind::MessageIn { text: text.as_str().to_string() }])?;
+        if header.taken_over_by.is_some() {
+            // A human agent holds the conversation: the assistant stays silent.
+            let turn = Turn::default();
+            return Ok((turn, work.times));
+        }
+
+        if work.channel == Channel::Whatsapp
+            && work.state.customer.is_none()
+            && let Some(sender) = header.external_id.as_deref()
+        {
+            // The sender's number identifies the customer; changes still need verification.
+            if let Some(customer_id) = self.lookup(&mut work, "get_customer_by_phone", json!({"phone_number": sender}))? {
+                self.bind_customer(&mut work, &customer_id, false, "whatsapp number")?;
+            }
+        }
+
+        let understanding_started = Instant::now();
+        let understanding = self.understand(text.as_str())?;
+        work.times.understanding_ms = ms(understanding_started);
+        if let Some((name, confidence)) = &understanding.intent {
+            work.intent = Some(IntentOut { name: name.clone(), confidence: *confidence });
+            self.log(&mut work, vec![EventKind::Intent { name: name.clone(), confidence: *confidence }])?;
+        }
+
+        self.handle(&mut work, &understanding)?;
+        let turn = self.finish(&mut work)?;
+        work.times.total_ms = ms(started);
+        tracing::info!(
+            conversation_id,
+            intent = ?turn.intent.as_ref().map(|i| &i.name),
+            awaiting = ?turn.awaiting,
+            understanding_ms = work.times.understanding_ms,
+            retrieval_ms = work.times.retrieval_ms,
+            action_ms = work.times.action_ms,
+            generation_ms = work.times.generation_ms,
+            total_ms = work.times.total_ms,
+            "turn"
+        );
+        Ok((turn, work.times))
+    }
+
+    /// Embeds the message once and derives everything else from it.
+    pub fn understand(&self, text: &str) -> anyhow::Result<Understanding> {
+        let embedding = self
+            .encoder
+            .embed(&[text])?
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("the encoder returned no embedding"))?;
+        let intent = match &self.intents {
+            Some(intents) => Some(intents.predict(text, &embedding)?),
+            None => None,
+        };
+        let entities = self.entities.extract(text);
+        let yes_no = entities.iter().find_map(|entity| match entity.value {
+            EntityValue::YesNo(answer) => Some(answer),
+            _ => None,
+        });
+        let yes_no = yes_no.or(match intent.as_ref().map(|(name, confidence)| (name.as_str(), *confidence)) {
+            Some(("affirm", confidence)) if confidence >= 0.5 => Some(true),
+            Some(("deny", confidence)) if confidence >= 0.5 => Some(false),
+            _ => None,
+        });
+        Ok(Understanding {
+            text: text.to_string(),
+            embedding,
+            intent,
+            entities,
+            yes_no,
+            cancel: CANCEL.is_match(&text.to_lowercase()),
+            dont_know: DONT_KNOW.is_match(&text.to_lowercase()),
+            question: text.trim_end().ends_with('?') || QUESTION_START.is_match(&text.to_lowercase()),
+            gibberish: is_gibberish(text),
+        })
+    }
+
+    fn handle(&self, work: &mut Work<'_>, u: &Understanding) -> Result<(), EngineError> {
+        if work.state.handed_off && work.state.stack.is_empty() {
+            self.say(work, "agent_is_handling")?;
+            return Ok(());
+        }
+        let active = !work.state.stack.is_empty() || work.state.pending.is_some();
+        if u.cancel && active && !matches!(u.yes_no, Some(true)) {
+            return self.cancel_all(work);
+        }
+        let awaiting = work.state.awaiting.clone();
+        if let Some(pending) = work.state.pending.clone() {
+            return self.on_confirmation(work, u, pending);
+        }
+        match awaiting.as_deref() {
+            Some(slot @ ("phone_number" | "customer_id" | "full_name" | "date_of_birth")) if active => {
+                return self.on_identity_answer(work, u, slot);
+            }
+            Some("line") if active => return self.on_line_answer(work, u),
+            Some(device_step) if active && device_step.starts_with("device:") => {
+                return self.on_device_answer(work, u, &device_step["device:".len()..]);
+            }
+            Some(slot) if active => {
+                if let Some((node_id, node_slot)) = self.current_ask(work)
+                    && node_slot == slot
+                {
+                    return self.on_slot_answer(work, u, &node_id, slot);
+                }
+            }
+            _ => {}
+        }
+        self.on_free_message(work, u)
+    }
+
+    // ------------------------------------------------------------------ answers to questions
+
+    fn on_confirmation(
+        &self,
+        work: &mut Work<'_>,
+        u: &Understanding,
+        pending: super::state::PendingConfirmation,
+    ) -> Result<(), EngineError> {
+        let corrections = self.slot_values_for_flow(work, u);
+        match u.yes_no {
+            Some(true) if corrections.is_empty() => {
+                self.log(work, vec![EventKind::ConfirmationGiven { action: pending.action.clone(), accepted: true }])?;
+                if pending.action == "transfer_to_human_agents" && work.state.stack.is_empty() {
+                    return self.hand_off(work, "the customer asked for a person after repeated misunderstandings", "transferring");
+                }
+                let outcome = self.run_action(work, &pending.action, pending.args.clone(), Some(pending.token.clone()))?;
+                self.drive(work, Step::Advance(Some(outcome)))
+            }
+            _ if !corrections.is_empty() => {
+                // "No, 1 GB not 2": change the slot and confirm again.
+                self.log(work, vec![EventKind::ConfirmationGiven { action: pending.action.clone(), accepted: false }])?;
+                let first_slot = corrections[0].0.clone();
+                self.fill_slots(work, corrections)?;
+                match self.ask_node_for(work, &first_slot) {
+                    Some(node_id) => self.drive(work, Step::Enter(node_id)),
+                    None => self.drive(work, Step::Advance(Some("declined".into()))),
+                }
+            }
+            Some(false) => {
+                self.log(work, vec![EventKind::ConfirmationGiven { action: pending.action.clone(), accepted: false }])?;
+                if work.state.stack.is_empty() {
+                    self.say(work, "anything_else")?;
+                    return Ok(());
+                }
+                self.drive(work, Step::Advance(Some("declined".into())))
+            }
+            _ => {
+                if u.question && !u.gibberish {
+                    self.answer_from_knowledge(work, u)?;
+                } else {
+                    self.not_understood(work, u, false)?;
+                }
+                self.repeat_question(work)
+            }
+        }
+    }
+
+    fn on_identity_answer(&self, work: &mut Work<'_>, u: &Understanding, slot: &str) -> Result<(), EngineError> {
+        let value = match slot {
+            "phone_number" => u.values().find_map(|v| match v {
+                EntityValue::PhoneNumber(number) => Some(json!(number)),
+                _ => None,
+            }),
+            "customer_id" => u.values().find_map(|v| match v {
+                EntityValue::Id { kind: IdKind::Customer, id } => Some(json!(id)),
+                _ => None,
+            }),
+            "full_name" => u
+                .values()
+                .find_map(|v| match v {
+                    EntityValue::FullName(name) => Some(json!(name)),
+                    _ => None,
+                })
+                .or_else(|| inference::entities::parse_full_name(&u.text).map(|name| json!(name))),
+            "date_of_birth" => u.values().find_map(|v| match v {
+                EntityValue::DateOfBirth(date) | EntityValue::Date(date) => Some(json!(date.to_string())),
+                _ => None,
+            }),
+            _ => None,
+        };
+        let mut fills = Vec::new();
+        match value {
+            Some(value) => fills.push((slot.to_string(), value)),
+            None if u.dont_know => fills.push((slot.to_string(), Value::Null)),
+            None => {
+                if u.question && !u.gibberish {
+                    self.answer_from_knowledge(work, u)?;
+                } else {
+                    self.not_understood(work, u, false)?;
+                }
+                return self.repeat_question(work);
+            }
+        }
+        // Anything else identifying in the same message ("John Smith, born 1985-06-15").
+        for extra in self.identity_values(u) {
+            if extra.0 != slot {
+                fills.push(extra);
+            }
+        }
+        for (slot, value) in fills {
+            self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot, value }])?;
+        }
+        self.drive(work, Step::Start)
+    }
+
+    fn on_line_answer(&self, work: &mut Work<'_>, u: &Understanding) -> Result<(), EngineError> {
+        let facts = self.facts(work);
+        let lines = facts.lines();
+        drop(facts);
+        let chosen = u.values().find_map(|value| match value {
+            EntityValue::PhoneNumber(number) => {
+                lines.iter().find(|line| same_phone(line.phone_number.as_str(), number)).map(|l| l.line_id.to_string())
+            }
+            EntityValue::Id { kind: IdKind::Line, id } => {
+                lines.iter().find(|line| line.line_id.as_str() == id).map(|l| l.line_id.to_string())
+            }
+            _ => None,
+        });
+        match chosen {
+            Some(line_id) => {
+                self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: "line_id".into(), value: json!(line_id) }])?;
+                self.drive(work, Step::Start)
+            }
+            None => {
+                let given = u.values().any(|v| matches!(v, EntityValue::PhoneNumber(_) | EntityValue::Id { .. }));
+                if given {
+                    self.say(work, "line_not_found")?;
+                    work.awaiting = Some("line".into());
+                    return self.give_up_if_stuck(work, "__line");
+                }
+                if u.question && !u.gibberish {
+                    self.answer_from_knowledge(work, u)?;
+                } else {
+                    self.not_understood(work, u, false)?;
+                }
+                self.repeat_question(work)
+            }
+        }
+    }
+
+    fn on_device_answer(&self, work: &mut Work<'_>, u: &Understanding, tool: &str) -> Result<(), EngineError> {
+        let field = self.current_node(work).and_then(|node| node.field.clone());
+        let mut outcome = device::read(tool, field.as_deref(), &u.text);
+        if outcome == device::UNCLEAR && is_device_check(tool) && u.question && !u.dont_know {
+            // A question about the step ("where do I find that?"): answer it and ask again.
+            self.answer_from_knowledge(work, u)?;
+            return self.repeat_question(work);
+        }
+        if outcome == device::UNCLEAR && !u.dont_know && u.gibberish {
+            self.not_understood(work, u, false)?;
+            return self.repeat_question(work);
+        }
+        if outcome == device::UNCLEAR {
+            outcome = "unclear";
+        }
+        self.log(work, vec![EventKind::Note { text: format!("device {tool}: {outcome}") }])?;
+        self.drive(work, Step::Advance(Some(outcome.to_string())))
+    }
+
+    fn on_slot_answer(&self, work: &mut Work<'_>, u: &Understanding, node_id: &str, slot: &str) -> Result<(), EngineError> {
+        let value = self.value_for_slot(work, u, slot);
+        match value {
+            Some(value) => {
+                let mut fills = vec![(slot.to_string(), value)];
+                fills.extend(self.slot_values_for_flow(work, u).into_iter().filter(|(name, _)| name != slot));
+                self.fill_slots(work, fills)?;
+                self.drive(work, Step::Advance(None))
+            }
+            None if u.dont_know && self.book.slots.get(slot).is_some_and(|def| def.optional) => {
+                self.fill_slots(work, vec![(slot.to_string(), Value::Null)])?;
+                self.drive(work, Step::Advance(None))
+            }
+            None => {
+                if u.question && !u.gibberish && !u.dont_know {
+                    self.answer_from_knowledge(work, u)?;
+                    return self.repeat_question(work);
+                }
+                if let Some(intent) = u.confident_intent()
+                    && self.book.flow_for_intent(intent).is_some()
+                    && !u.dont_know
+                {
+                    // A new request instead of an answer: leave this one and start that.
+                    self.end_all(work, EndOutcome::Cancelled)?;
+                    return self.on_free_message(work, u);
+                }
+                self.not_understood(work, u, false)?;
+                let _ = node_id;
+                self.repeat_question(work)
+            }
+        }
+    }
+
+    /// A message that answers nothing pending: a new request, a question, small talk.
+    fn on_free_message(&self, work: &mut Work<'_>, u: &Understanding) -> Result<(), EngineError> {
+        if u.gibberish {
+            return self.not_understood(work, u, true);
+        }
+        let intent = u.confident_intent().map(str::to_string);
+        // Identification given unasked ("my number is ...") is kept for later.
+        for (slot, value) in self.identity_values(u) {
+            if work.state.globals.get(&slot) != Some(&value) {
+                self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot, value }])?;
+            }
+        }
+        if let Some(intent) = intent.as_deref() {
+            if let Some(flow) = self.book.flow_for_intent(intent) {
+                if !work.state.stack.is_empty() {
+                    self.end_all(work, EndOutcome::Cancelled)?;
+                }
+                let flow_name = flow.name.clone();
+                self.start_flow(work, &flow_name, u)?;
+                return self.drive(work, Step::Start);
+            }
+            if SMALL_TALK.contains(&intent) && !u.question {
+                let template = if intent == "chitchat" { "chit_chat" } else { intent };
+                return self.say(work, template);
+            }
+            if matches!(intent, "affirm" | "deny") && !u.question {
+                return self.say(work, if intent == "deny" { "goodbye" } else { "anything_else" });
+            }
+        }
+        if matches!(intent.as_deref(), Some("give_phone_number" | "give_customer_id" | "give_name_and_dob"))
+            && work.state.stack.is_empty()
+        {
+            return self.say(work, "greeting");
+        }
+        if !work.state.stack.is_empty() {
+            // Mid-flow but nothing was asked (should not happen): carry on.
+            return self.drive(work, Step::Start);
+        }
+        self.answer_or_fallback(work, u)
+    }
+
+    // ------------------------------------------------------------------ the flow machine
+
+    fn start_flow(&self, work: &mut Work<'_>, flow_name: &str, u: &Understanding) -> Result<(), EngineError> {
+        self.log(work, vec![EventKind::FlowStarted { flow: flow_name.to_string() }])?;
+        let values = self.slot_values_for_flow(work, u);
+        self.fill_slots(work, values)
+    }
+
+    fn drive(&self, work: &mut Work<'_>, mut step: Step) -> Result<(), EngineError> {
+        for _ in 0..MAX_STEPS_PER_TURN {
+            let Some(frame) = work.state.frame().cloned() else { return Ok(()) };
+            let flow = self.book.flow(&frame.flow).ok_or_else(|| anyhow::anyhow!("unknown flow {}", frame.flow))?;
+            step = match step {
+                Step::Start => {
+                    if !self.ensure_needs(work, flow)? {
+                        return Ok(());
+                    }
+                    match &frame.node {
+                        Some(node) => Step::Enter(node.clone()),
+                        None => Step::Enter(flow.first().id.clone()),
+                    }
+                }
+                Step::Enter(node_id) => match self.enter(work, flow, &node_id)? {
+                    Some(next) => next,
+                    None => return Ok(()),
+                },
+                Step::Advance(outcome) => {
+                    let current = frame.node.clone().unwrap_or_else(|| flow.first().id.clone());
+                    match next_node(flow, &current, outcome.as_deref()) {
+                        Some(next) => Step::Enter(next),
+                        None => Step::End(EndOutcome::Failed),
+                    }
+                }
+                Step::End(outcome) => match self.end_flow(work, outcome)? {
+                    Some(next) => next,
+                    None => return Ok(()),
+                },
+            };
+        }
+        tracing::error!(conversation_id = work.conversation_id, "a flow ran too many steps in one turn");
+        self.end_all(work, EndOutcome::Failed)?;
+        self.say(work, "flow_gave_up")
+    }
+
+    /// Runs one node; `None` when the turn now waits for the customer.
+    fn enter(&self, work: &mut Work<'_>, flow: &Flow, node_id: &str) -> Result<Option<Step>, EngineError> {
+        let (_, node) = flow.node(node_id).ok_or_else(|| anyhow::anyhow!("flow {} has no node {node_id}", flow.name))?;
+        self.log(work, vec![EventKind::StepEntered { flow: flow.name.clone(), step: node.id.clone() }])?;
+        let visits = work.state.frame().and_then(|frame| frame.visits.get(&node.id).copied()).unwrap_or(0);
+        if visits > MAX_NODE_VISITS {
+            self.say(work, "flow_gave_up")?;
+            return Ok(Some(Step::End(EndOutcome::Failed)));
+        }
+        for slot in &node.clear {
+            self.log(work, vec![EventKind::SlotCleared { flow: flow.name.clone(), slot: slot.clone() }])?;
+        }
+        Ok(match node.kind() {
+            NodeKind::Ask(slot) => {
+                if work.state.frame().is_some_and(|frame| frame.slots.contains_key(slot)) {
+                    Some(Step::Advance(None))
+                } else {
+                    if let Some(say) = &node.say {
+                        self.say(work, say)?;
+                    }
+                    let template = self.book.slots[slot].ask.clone();
+                    self.say(work, &template)?;
+                    work.awaiting = Some(slot.to_string());
+                    None
+                }
+            }
+            NodeKind::Check(name) => {
+                let result = self
+                    .facts(work)
+                    .check(name)
+                    .unwrap_or(CheckResult { outcome: "unknown", fill: Vec::new() });
+                self.fill_slots(work, result.fill)?;
+                if let Some(say) = &node.say {
+                    self.say(work, say)?;
+                }
+                Some(Step::Advance(Some(result.outcome.to_string())))
+            }
+            NodeKind::Confirm(action) => {
+                if !self.ensure_verified(work)? {
+                    return Ok(None);
+                }
+                let args = self.build_args(work, node)?;
+                let request = match ActionRequest::parse(action, args.clone()) {
+                    Ok(request) => request,
+                    Err(error) => {
+                        tracing::warn!(%error, action, "flow built invalid arguments");
+                        self.say(work, "flow_gave_up")?;
+                        return Ok(Some(Step::End(EndOutcome::Failed)));
+                    }
+                };
+                let token = self.registry.confirm(&conversation_id(work)?, &request);
+                self.log(
+                    work,
+                    vec![EventKind::ConfirmationAsked {
+                        action: action.to_string(),
+                        args: args.clone(),
+                        token: token.as_str().to_string(),
+                    }],
+                )?;
+                self.say(work, node.say.as_deref().unwrap_or("nothing_changed"))?;
+                work.awaiting = Some("confirmation".into());
+                work.pending_action = Some(ActionCall { name: action.to_string(), args });
+                None
+            }
+            NodeKind::Run(action) => {
+                let args = self.build_args(work, node)?;
+                let outcome = self.run_action(work, action, args, None)?;
+                Some(Step::Advance(Some(outcome)))
+            }
+            NodeKind::Call(callee) => {
+                self.log(work, vec![EventKind::FlowStarted { flow: callee.to_string() }])?;
+                Some(Step::Start)
+            }
+            NodeKind::Device(tool) => {
+                self.say(work, node.say.as_deref().unwrap_or("fallback"))?;
+                work.awaiting = Some(format!("device:{tool}"));
+                None
+            }
+            NodeKind::Handoff => {
+                let template = node.say.clone().unwrap_or_else(|| "transferring".into());
+                let reason = format!("{}: nothing more to try in the assistant", flow.title);
+                self.hand_off(work, &reason, &template)?;
+                None
+            }
+            NodeKind::Say => {
+                if let Some(say) = &node.say {
+                    self.say(work, say)?;
+                }
+                match node.end {
+                    Some(outcome) => Some(Step::End(outcome)),
+                    None => Some(Step::Advance(None)),
+                }
+            }
+        })
+    }
+
+    /// Ends the top flow; the caller's `call` node continues with the outcome.
+    fn end_flow(&self, work: &mut Work<'_>, outcome: EndOutcome) -> Result<Option<Step>, EngineError> {
+        let Some(frame) = work.state.frame().cloned() else { return Ok(None) };
+        self.log(work, vec![EventKind::FlowEnded { flow: frame.flow.clone(), outcome: outcome.as_str().into() }])?;
+        if work.state.stack.is_empty() {
+            if !work.handoff && !work.parts.last().is_some_and(|part| part.trim_end().ends_with('?')) {
+                self.say(work, "anything_else")?;
+            }
+            return Ok(None);
+        }
+        Ok(Some(Step::Advance(Some(outcome.as_str().to_string()))))
+    }
+
+    fn end_all(&self, work: &mut Work<'_>, outcome: EndOutcome) -> Result<(), EngineError> {
+        while let Some(frame) = work.state.frame().cloned() {
+            self.log(work, vec![EventKind::FlowEnded { flow: frame.flow, outcome: outcome.as_str().into() }])?;
+        }
+        if work.state.pending.is_some() {
+            let action = work.state.pending.as_ref().map(|p| p.action.clone()).unwrap_or_default();
+            self.log(work, vec![EventKind::ConfirmationGiven { action, accepted: false }])?;
+        }
+        Ok(())
+    }
+
+    fn cancel_all(&self, work: &mut Work<'_>) -> Result<(), EngineError> {
+        self.end_all(work, EndOutcome::Cancelled)?;
+        self.say(work, "cancelled")
+    }
+
+    /// Makes sure the flow's needs are met; `false` when the turn now waits for the customer.
+    fn ensure_needs(&self, work: &mut Work<'_>, flow: &Flow) -> Result<bool, EngineError> {
+        if flow.needs == Needs::Nothing {
+            return Ok(true);
+        }
+        if !self.ensure_customer(work)? {
+            return Ok(false);
+        }
+        if flow.needs == Needs::Line {
+            return self.ensure_line(work, flow);
+        }
+        Ok(true)
+    }
+
+    /// Identifies the customer from what they gave; asks for the next thing to try otherwise.
+    fn ensure_customer(&self, work: &mut Work<'_>) -> Result<bool, EngineError> {
+        if work.state.customer.is_some() {
+            return Ok(true);
+        }
+        let globals = work.state.globals.clone();
+        let given = |slot: &str| globals.get(slot).and_then(Value::as_str).map(str::to_string);
+        let tried = |slot: &str| globals.contains_key(slot);
+        if let Some(phone) = given("phone_number")
+            && !tried("_phone_lookup_failed")
+        {
+            let found = self.lookup(work, "get_customer_by_phone", json!({"phone_number": phone}))?;
+            if let Some(customer_id) = found {
+                self.bind_customer(work, &customer_id, true, "phone number")?;
+                return Ok(true);
+            }
+            work.extra.insert("given_phone".into(), phone);
+            self.say(work, "not_found_phone")?;
+            self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: "_phone_lookup_failed".into(), value: json!(true) }])?;
+        }
+        if let Some(customer_id) = given("customer_id")
+            && !tried("_id_lookup_failed")
+        {
+            let found = self.lookup(work, "get_customer_by_id", json!({"customer_id": customer_id}))?;
+            if let Some(customer_id) = found {
+                self.bind_customer(work, &customer_id, true, "customer id")?;
+                return Ok(true);
+            }
+            work.extra.insert("given_customer_id".into(), customer_id);
+            self.say(work, "not_found_id")?;
+            self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: "_id_lookup_failed".into(), value: json!(true) }])?;
+        }
+        if let (Some(name), Some(dob)) = (given("full_name"), given("date_of_birth"))
+            && !tried("_name_lookup_failed")
+        {
+            let found = self.lookup(work, "get_customer_by_name", json!({"full_name": name, "dob": dob}))?;
+            if let Some(customer_id) = found {
+                self.bind_customer(work, &customer_id, true, "name and date of birth")?;
+                return Ok(true);
+            }
+            self.say(work, "not_found_name")?;
+            self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: "_name_lookup_failed".into(), value: json!(true) }])?;
+        }
+        let next = if !tried("phone_number") {
+            Some("phone_number")
+        } else if !tried("customer_id") {
+            Some("customer_id")
+        } else if !tried("full_name") || (given("full_name").is_some() && !tried("date_of_birth")) {
+            if given("full_name").is_some() { Some("date_of_birth") } else { Some("full_name") }
+        } else {
+            None
+        };
+        match next {
+            Some(slot) => {
+                let template = self.book.slots[slot].ask.clone();
+                self.say(work, &template)?;
+                work.awaiting = Some(slot.to_string());
+                self.give_up_if_stuck(work, &format!("__ask_{slot}"))?;
+            }
+            None => {
+                self.say(work, "identification_failed")?;
+                self.end_all(work, EndOutcome::Failed)?;
+            }
+        }
+        Ok(false)
+    }
+
+    /// Before a change: a customer identified only by their channel confirms their date of birth.
+    fn ensure_verified(&self, work: &mut Work<'_>) -> Result<bool, EngineError> {
+        let Some(customer) = work.state.customer.clone() else { return self.ensure_customer(work) };
+        if customer.verified {
+            return Ok(true);
+        }
+        if let Some(dob) = work.state.global("date_of_birth").map(str::to_string) {
+            let record = self.facts(work).customer();
+            if record.is_some_and(|c| c.date_of_birth.to_string() == dob) {
+                self.bind_customer(work, &customer.customer_id, true, "date of birth")?;
+                return Ok(true);
+            }
+            self.say(work, "verification_failed")?;
+            self.end_all(work, EndOutcome::Refused)?;
+            return Ok(false);
+        }
+        self.say(work, "ask_date_of_birth_verify")?;
+        work.awaiting = Some("date_of_birth".into());
+        Ok(false)
+    }
+
+    /// Picks the line the flow is about, or asks which one.
+    fn ensure_line(&self, work: &mut Work<'_>, flow: &Flow) -> Result<bool, EngineError> {
+        let facts = self.facts(work);
+        let lines = facts.lines();
+        let current = facts.line();
+        drop(facts);
+        if current.as_ref().is_some_and(|line| lines.iter().any(|l| l.line_id == line.line_id)) {
+            return Ok(true);
+        }
+        let by_phone = work
+            .state
+            .global("phone_number")
+            .and_then(|phone| lines.iter().find(|line| same_phone(line.phone_number.as_str(), phone)));
+        let preferred: Vec<_> = match flow.prefer_line.as_deref() {
+            Some("suspended") => lines.iter().filter(|line| line.status() == accounts::domain::LineStatus::Suspended).collect(),
+            _ => Vec::new(),
+        };
+        let chosen = by_phone
+            .or(if preferred.len() == 1 { Some(preferred[0]) } else { None })
+            .or(if lines.len() == 1 { Some(&lines[0]) } else { None })
+            .map(|line| line.line_id.to_string());
+        if let Some(line_id) = chosen {
+            self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: "line_id".into(), value: json!(line_id) }])?;
+            return Ok(true);
+        }
+        if lines.is_empty() {
+            self.say(work, "lines_list")?;
+            self.end_all(work, EndOutcome::Failed)?;
+            return Ok(false);
+        }
+        self.say(work, "ask_line")?;
+        work.awaiting = Some("line".into());
+        Ok(false)
+    }
+
+    fn bind_customer(&self, work: &mut Work<'_>, customer_id: &str, verified: bool, method: &str) -> Result<(), EngineError> {
+        self.log(
+            work,
+            vec![EventKind::CustomerIdentified { customer_id: customer_id.to_string(), verified, method: method.to_string() }],
+        )?;
+        self.conversations.update(work.conversation_id, |conversation| {
+            conversation.customer_id = Some(customer_id.to_string());
+        })?;
+        Ok(())
+    }
+
+    /// Runs a look-up action that finds a customer; returns the customer's id.
+    fn lookup(&self, work: &mut Work<'_>, action: &str, args: Value) -> Result<Option<String>, EngineError> {
+        let outcome = self.run_action(work, action, args, None)?;
+        if outcome != "done" {
+            return Ok(None);
+        }
+        let found = work.extra.remove("_last_output").and_then(|output| serde_json::from_str::<Value>(&output).ok());
+        Ok(found.and_then(|output| find_customer_id(&output)))
+    }
+
+    /// Runs an account action for this conversation's customer; logs it; returns `done` or `refused`.
+    fn run_action(
+        &self,
+        work: &mut Work<'_>,
+        action: &str,
+        args: Value,
+        token: Option<String>,
+    ) -> Result<String, EngineError> {
+        let started = Instant::now();
+        let actor = match &work.state.customer {
+            Some(customer) if customer.verified => match CustomerId::parse(customer.customer_id.clone()) {
+                Ok(id) => Actor::customer(id, conversation_id(work)?),
+                Err(_) => Actor::System,
+            },
+            _ => Actor::System,
+        };
+        let actor_label = match &actor {
+            Actor::Customer { customer_id, .. } => format!("customer:{customer_id}"),
+            Actor::Agent { name } => format!("agent:{name}"),
+            Actor::System => "system".to_string(),
+        };
+        self.log(work, vec![EventKind::ActionRequested { action: action.to_string(), args: args.clone(), actor: actor_label }])?;
+        let request = ActionRequest::parse(action, args.clone());
+        let result = request.and_then(|request| {
+            let mut call = accounts::ActionCall::new(request, actor);
+            if request_is_write(action) {
+                let key = token.clone().unwrap_or_else(|| format!("{}-{}", work.conversation_id, work.state.n_messages));
+                let key = IdempotencyKey::parse(format!("conv-{key}")).map_err(|error| {
+                    accounts::Error::InvalidArguments { action: action.to_string(), why: error.to_string() }
+                })?;
+                call = call.with_idempotency_key(key);
+            }
+            if let Some(token) = &token {
+                call = call.with_confirmation(ConfirmationToken::from_text(token.clone()));
+            }
+            self.registry.run_blocking(call)
+        });
+        work.times.action_ms += ms(started);
+        match result {
+            Ok(outcome) => {
+                let output = outcome.output.to_json();
+                work.extra.insert("_last_output".into(), output.to_string());
+                work.actions.push(ActionOut { name: action.to_string(), args: args.clone(), status: "done".into() });
+                self.log(work, vec![EventKind::ActionDone { action: action.to_string(), args, result: output }])?;
+                Ok("done".into())
+            }
+            Err(error) => {
+                let (code, message) = match &error {
+                    accounts::Error::Refused(refusal) => (refusal.code().to_string(), refusal.customer_message()),
+                    other => ("error".to_string(), other.to_string()),
+                };
+                tracing::info!(action, code, %message, "action refused");
+                work.actions.push(ActionOut { name: action.to_string(), args: args.clone(), status: "refused".into() });
+                self.log(work, vec![EventKind::ActionRefused { action: action.to_string(), args, code: code.clone(), reason: message.clone() }])?;
+                if !action.starts_with("get_customer") {
+                    work.extra.insert("refusal".into(), message);
+                    self.say(work, "refused")?;
+                }
+                Ok("refused".into())
+            }
+        }
+    }
+
+    fn hand_off(&self, work: &mut Work<'_>, reason: &str, template: &str) -> Result<(), EngineError> {
+        let summary = self.handoff_summary(work);
+        let mut args = json!({"summary": summary});
+        if let Some(customer) = &work.state.customer {
+            args["customer_id"] = json!(customer.customer_id);
+        }
+        let _ = self.run_action(work, "transfer_to_human_agents", args, None)?;
+        self.end_all(work, EndOutcome::Failed)?;
+        self.log(work, vec![EventKind::Handoff { reason: reason.to_string(), summary: Some(summary) }])?;
+        work.handoff = true;
+        self.say(work, template)
+    }
+
+    /// A short summary of the conversation from its log, for the human agent.
+    fn handoff_summary(&self, work: &Work<'_>) -> String {
+        let events = self.conversations.events(work.conversation_id).unwrap_or_default();
+        super::summary::summarise(&events, work.state.customer.as_ref().map(|c| c.customer_id.as_str()))
+    }
+
+    // ------------------------------------------------------------------ replies
+
+    fn answer_or_fallback(&self, work: &mut Work<'_>, u: &Understanding) -> Result<(), EngineError> {
+        if self.answer_from_knowledge(work, u)? {
+            return Ok(());
+        }
+        self.not_understood(work, u, true)
+    }
+
+    /// Answers from the knowledge base; `false` when nothing relevant was found.
+    fn answer_from_knowledge(&self, work: &mut Work<'_>, u: &Understanding) -> Result<bool, EngineError> {
+        let started = Instant::now();
+        let passages: Vec<Passage> = self.knowledge.retrieve(&u.text, &u.embedding, self.settings.top_k)?;
+        work.times.retrieval_ms += ms(started);
+        let relevant = passages.first().is_some_and(|p| p.vector_similarity.unwrap_or(1.0) >= self.settings.min_similarity);
+        if !relevant {
+            return Ok(false);
+        }
+        let generation_started = Instant::now();
+        let conversation_id = work.conversation_id.to_string();
+        let sink = work.sink;
+        let mut on_token = |token: &str| sink.token(&conversation_id, token);
+        let account_evidence = self.account_evidence(work);
+        let answer = self.answerer.answer(
+            self.encoder.as_ref(),
+            self.chat.as_deref(),
+            &u.text,
+            &u.embedding,
+            &passages,
+            &account_evidence,
+            &self.plan_names,
+            self.settings.max_new_tokens,
+            &mut on_token,
+        )?;
+        work.times.generation_ms += ms(generation_started);
+        if answer.text.is_empty() {
+            return Ok(false);
+        }
+        work.parts.push(answer.text);
+        for idx in answer.used_passages {
+            if let Some(passage) = passages.get(idx) {
+                work.sources.push(SourceOut {
+                    document: passage.document.clone(),
+                    section: passage.section.clone(),
+                    score: passage.score,
+                });
+            }
+        }
+        Ok(true)
+    }
+
+    /// The customer's account facts a generated answer may state.
+    fn account_evidence(&self, work: &Work<'_>) -> Vec<String> {
+        let facts = self.facts(work);
+        ["plan_name", "plan_price", "data_used_gb", "data_limit_gb", "line_phone", "balance_bills", "plans_list"]
+            .iter()
+            .filter_map(|name| facts.fact(name))
+            .collect()
+    }
+
+    fn not_understood(&self, work: &mut Work<'_>, u: &Understanding, say_fallback: bool) -> Result<(), EngineError> {
+        self.log(work, vec![EventKind::NotUnderstood { text: u.text.chars().take(200).collect() }])?;
+        if work.state.failed_understandings >= 2 {
+            let token = format!("offer-human-{}-{}", work.conversation_id, work.state.n_messages);
+            self.log(
+                work,
+                vec![EventKind::ConfirmationAsked { action: "transfer_to_human_agents".into(), args: json!({}), token }],
+            )?;
+            self.say(work, "fallback_offer_human")?;
+            work.awaiting = Some("confirmation".into());
+            work.pending_action = Some(ActionCall { name: "transfer_to_human_agents".into(), args: json!({}) });
+            return Ok(());
+        }
+        if say_fallback {
+            self.say(work, if u.gibberish { "gibberish" } else { "fallback" })?;
+        }
+        Ok(())
+    }
+
+    /// Asks again what the conversation was waiting for.
+    fn repeat_question(&self, work: &mut Work<'_>) -> Result<(), EngineError> {
+        if work.awaiting.is_some() {
+            return Ok(()); // the fallback already asked (for a human)
+        }
+        let awaiting = work.state.awaiting.clone();
+        let last_question = self.last_question(work);
+        if let Some(question) = last_question {
+            work.parts.push(question);
+        }
+        work.awaiting = awaiting;
+        if work.awaiting.as_deref() == Some("confirmation")
+            && let Some(pending) = &work.state.pending
+        {
+            work.pending_action = Some(ActionCall { name: pending.action.clone(), args: pending.args.clone() });
+        }
+        Ok(())
+    }
+
+    /// The question of the assistant's last reply (its last sentence ending in `?`, else all of it).
+    fn last_question(&self, work: &Work<'_>) -> Option<String> {
+        let last = work.state.last_reply.clone()?;
+        let sentences = super::guardrail::split_sentences(&last);
+        let question = sentences.iter().rev().find(|s| s.ends_with('?')).cloned();
+        Some(question.unwrap_or(last))
+    }
+
+    /// Gives up the active flows when the same question was asked too often.
+    fn give_up_if_stuck(&self, work: &mut Work<'_>, key: &str) -> Result<(), EngineError> {
+        let count = work.state.globals.get(key).and_then(Value::as_u64).unwrap_or(0) + 1;
+        self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: key.into(), value: json!(count) }])?;
+        if count > u64::from(MAX_NODE_VISITS) {
+            work.parts.clear();
+            work.awaiting = None;
+            self.end_all(work, EndOutcome::Failed)?;
+            self.say(work, "identification_failed")?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn say(&self, work: &mut Work<'_>, template: &str) -> Result<(), EngineError> {
+        let facts = self.facts(work);
+        let text = self.replies.render(template, &|name| facts.fact(name)).map_err(|error| anyhow::anyhow!(error))?;
+        drop(facts);
+        if !text.trim().is_empty() {
+            work.parts.push(text.trim().to_string());
+        }
+        Ok(())
+    }
+
+    fn finish(&self, work: &mut Work<'_>) -> Result<Turn, EngineError> {
+        if work.parts.is_empty() {
+            self.say(work, "anything_else")?;
+        }
+        let reply = work.parts.join(" ");
+        let mut sources = std::mem::take(&mut work.sources);
+        sources.dedup_by(|a, b| a.document == b.document && a.section == b.section);
+        let turn = Turn {
+            reply: reply.clone(),
+            intent: work.intent.clone(),
+            awaiting: work.awaiting.clone(),
+            pending_action: if work.awaiting.as_deref() == Some("confirmation") { work.pending_action.clone() } else { None },
+            sources,
+            actions: std::mem::take(&mut work.actions),
+            handoff: work.handoff,
+        };
+        let turn_json = serde_json::to_value(&turn).unwrap_or(Value::Null);
+        self.log(work, vec![EventKind::Reply { text: reply, turn: turn_json }])?;
+        Ok(turn)
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    pub(super) fn log(&self, work: &mut Work<'_>, kinds: Vec<EventKind>) -> Result<(), EngineError> {
+        for kind in &kinds {
+            work.state.apply(kind);
+        }
+        self.conversations.append(work.conversation_id, kinds)?;
+        Ok(())
+    }
+
+    fn facts<'w>(&'w self, work: &'w Work<'_>) -> FactContext<'w> {
+        FactContext {
+            store: self.registry.store(),
+            today: self.registry.today(),
+            state: &work.state,
+            operator_name: &self.settings.operator_name,
+            extra: &work.extra,
+        }
+    }
+
+    fn current_node(&self, work: &Work<'_>) -> Option<Node> {
+        let frame = work.state.frame()?;
+        let flow = self.book.flow(&frame.flow)?;
+        flow.node(frame.node.as_deref()?).map(|(_, node)| node.clone())
+    }
+
+    fn current_ask(&self, work: &Work<'_>) -> Option<(String, String)> {
+        let node = self.current_node(work)?;
+        node.ask.clone().map(|slot| (node.id.clone(), slot))
+    }
+
+    /// The ask node of a slot in the top flow.
+    fn ask_node_for(&self, work: &Work<'_>, slot: &str) -> Option<String> {
+        let flow = self.book.flow(&work.state.frame()?.flow)?;
+        flow.nodes.iter().find(|node| node.ask.as_deref() == Some(slot)).map(|node| node.id.clone())
+    }
+
+    fn fill_slots(&self, work: &mut Work<'_>, fills: Vec<(String, Value)>) -> Result<(), EngineError> {
+        let Some(flow) = work.state.frame().map(|frame| frame.flow.clone()) else { return Ok(()) };
+        let events = fills.into_iter().map(|(slot, value)| EventKind::SlotSet { flow: flow.clone(), slot, value }).collect();
+        self.log(work, events)
+    }
+
+    /// Values in the message for slots the top flow asks for (several slots in one message).
+    fn slot_values_for_flow(&self, work: &Work<'_>, u: &Understanding) -> Vec<(String, Value)> {
+        let Some(frame) = work.state.frame() else { return Vec::new() };
+        let Some(flow) = self.book.flow(&frame.flow) else { return Vec::new() };
+        let mut fills: Vec<(String, Value)> = Vec::new();
+        for node in &flow.nodes {
+            let Some(slot) = node.ask.as_deref() else { continue };
+            if fills.iter().any(|(name, _)| name == slot) || slot == "location" {
+                continue;
+            }
+            if let Some(value) = self.entity_for_slot(work, u, slot) {
+                if frame.slots.get(slot) != Some(&value) {
+                    fills.push((slot.to_string(), value));
+                }
+            }
+        }
+        fills
+    }
+
+    /// The value of a slot in the message, reading it leniently because it was asked for.
+    fn value_for_slot(&self, work: &Work<'_>, u: &Understanding, slot: &str) -> Option<Value> {
+        if let Some(value) = self.entity_for_slot(work, u, slot) {
+            return Some(value);
+        }
+        match slot {
+            "data_gb" => BARE_NUMBER.captures(&u.text).and_then(|c| c[1].parse::<f64>().ok()).map(|gb| json!(gb)),
+            "location" if !u.dont_know && !u.gibberish => Some(json!(u.text.clone())),
+            "payment_method" => {
+                let customer = self.facts(work).customer()?;
+                let lower = u.text.to_lowercase();
+                customer
+                    .payment_methods
+                    .iter()
+                    .find(|method| {
+                        lower.contains(method.last_four.as_str())
+                            || lower.contains(&method.kind.as_str().to_lowercase())
+                            || (lower.contains("credit") && method.kind.as_str() == "Credit Card")
+                            || (lower.contains("debit") && method.kind.as_str() == "Debit Card")
+                            || (lower.contains("paypal") && method.kind.as_str() == "PayPal")
+                    })
+                    .map(|method| json!(method.last_four.as_str()))
+            }
+            "plan" => {
+                let lower = u.text.to_lowercase();
+                self.registry
+                    .store()
+                    .plans()
+                    .ok()?
+                    .into_iter()
+                    .find(|plan| lower.contains(&plan.name.to_lowercase()) || lower.contains(&plan.name.to_lowercase().replace(" plan", "")))
+                    .map(|plan| json!(plan.plan_id.to_string()))
+            }
+            _ => None,
+        }
+    }
+
+    fn entity_for_slot(&self, work: &Work<'_>, u: &Understanding, slot: &str) -> Option<Value> {
+        let _ = work;
+        u.values().find_map(|value| match (slot, value) {
+            ("data_gb", EntityValue::DataAmount(amount)) => Some(json!(amount.gigabytes())),
+            ("plan", EntityValue::Plan { plan_id, .. }) => Some(json!(plan_id)),
+            ("bill_id", EntityValue::Id { kind: IdKind::Bill, id }) => Some(json!(id)),
+            _ => None,
+        })
+    }
+
+    /// Identifying values in the message (phone number, customer id, name, date of birth).
+    fn identity_values(&self, u: &Understanding) -> Vec<(String, Value)> {
+        let mut out: Vec<(String, Value)> = Vec::new();
+        for value in u.values() {
+            let pair = match value {
+                EntityValue::PhoneNumber(number) => ("phone_number", json!(number)),
+                EntityValue::Id { kind: IdKind::Customer, id } => ("customer_id", json!(id)),
+                EntityValue::FullName(name) => ("full_name", json!(name)),
+                EntityValue::DateOfBirth(date) => ("date_of_birth", json!(date.to_string())),
+                _ => continue,
+            };
+            if !out.iter().any(|(slot, _)| slot == pair.0) {
+                out.push((pair.0.to_string(), pair.1));
+            }
+        }
+        out
+    }
+
+    fn build_args(&self, work: &Work<'_>, node: &Node) -> Result<Value, EngineError> {
+        let facts = self.facts(work);
+        let mut args = serde_json::Map::new();
+        for (name, template) in &node.args {
+            let value = match template.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+                Some(fact) if !fact.contains('{') => facts.fact_value(fact),
+                _ => prompts::replies::fill(template, &|name| facts.fact(name)).ok().map(Value::String),
+            };
+            match value {
+                Some(Value::String(text)) if text.is_empty() => {}
+                Some(value) => {
+                    args.insert(name.clone(), value);
+                }
+                None => {}
+            }
+        }
+        Ok(Value::Object(args))
+    }
+}
+
+/// The next node after `current` for `outcome`.
+fn next_node(flow: &Flow, current: &str, outcome: Option<&str>) -> Option<String> {
+    let (idx, node) = flow.node(current)?;
+    if let Some(outcome) = outcome {
+        if let Some(next) = node.on.get(outcome).or_else(|| node.on.get("*")) {
+            return Some(next.clone());
+        }
+    }
+    if let Some(next) = &node.goto {
+        return Some(next.clone());
+    }
+    if node.end.is_some() {
+        return None;
+    }
+    flow.after(idx).map(|node| node.id.clone())
+}
+
+fn conversation_id(work: &Work<'_>) -> Result<ConversationId, EngineError> {
+    ConversationId::parse(work.conversation_id.to_string())
+        .map_err(|error| EngineError::Internal(anyhow::anyhow!("conversation id: {error}")))
+}
+
+fn request_is_write(action: &str) -> bool {
+    action
+        .parse::<accounts::ActionName>()
+        .map(|name| name.kind().is_write())
+        .unwrap_or(false)
+}
+
+/// The customer id in a look-up's output (a customer, or a list with one customer).
+fn find_customer_id(output: &Value) -> Option<String> {
+    if let Some(id) = output.get("customer_id").and_then(Value::as_str) {
+        return Some(id.to_string());
+    }
+    for key in ["customer", "customers"] {
+        if let Some(inner) = output.get(key) {
+            if let Some(id) = find_customer_id(inner) {
+                return Some(id);
+            }
+        }
+    }
+    match output {
+        Value::Array(items) if items.len() == 1 => find_customer_id(&items[0]),
+        _ => None,
+    }
+}
+
+fn same_phone(a: &str, b: &str) -> bool {
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+    let (a, b) = (digits(a), digits(b));
+    !a.is_empty() && (a == b || (a.len() >= 10 && b.len() >= 10 && a[a.len() - 10..] == b[b.len() - 10..]))
+}
+
+fn is_gibberish(text: &str) -> bool {
+    let letters = text.chars().filter(|c| c.is_alphabetic()).count();
+    if letters == 0 {
+        return !text.chars().any(|c| c.is_ascii_digit());
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let vowel_less = words
+        .iter()
+        .filter(|word| word.chars().filter(|c| c.is_alphabetic()).count() >= 4)
+        .filter(|word| !word.to_lowercase().chars().any(|c| "aeiouy".contains(c)))
+        .count();
+    words.len() <= 3 && vowel_less == words.len() && !words.is_empty()
+}
+
+static CANCEL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(cancel (that|it|this)|cancel$|never ?mind|forget (it|that|about it)|changed my mind|stop (that|this|it)|don'?t do (it|that|this)|actually,? (no|cancel|stop)|scratch that)\b").unwrap()
+});
+static DONT_KNOW: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(i )?(don'?t|do not|dont) (know|remember|have (it|that|one))|not sure|no idea|can'?t remember|cannot remember|unknown|i forgot\b").unwrap()
+});
+static QUESTION_START: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(what|how|why|when|where|which|who|is|are|can|could|do|does|will|would|should)\b").unwrap()
+});
+static BARE_NUMBER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(\d+(?:\.\d+)?)").unwrap());
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
