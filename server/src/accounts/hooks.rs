@@ -241,6 +241,8 @@ impl Hooks {
     pub fn new(endpoints: BTreeMap<ActionName, HookEndpoint>) -> Result<Self> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // No idle connections: a blocking caller may run each delivery on its own runtime.
+            .pool_max_idle_per_host(0)
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| Error::InvalidHook { action: String::new(), why: error.to_string() })?;

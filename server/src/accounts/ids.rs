@@ -183,6 +183,13 @@ impl From<PhoneNumber> for String {
     }
 }
 
+impl std::str::FromStr for PhoneNumber {
+    type Err = InvalidId;
+    fn from_str(raw: &str) -> Result<Self, InvalidId> {
+        Self::parse(raw)
+    }
+}
+
 impl fmt::Display for PhoneNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -26,6 +26,7 @@ pub mod money;
 pub mod policy;
 pub mod registry;
 pub mod safety;
+pub mod setup;
 pub mod store;
 
 pub use actions::{ActionKind, ActionName, ActionOutput, ActionRequest, Refusal, catalog};
@@ -35,6 +36,7 @@ pub use hooks::{HookEndpoint, Hooks};
 pub use ids::{BillId, ConversationId, CustomerId, IdempotencyKey, LineId, PlanId};
 pub use registry::{ActionCall, ActionOutcome, ActionRegistry, Clock, RegistryOptions, TAU2_TODAY};
 pub use safety::{Actor, ConfirmationToken};
+pub use setup::open_registry;
 pub use store::{AccountStore, ImportMode};
 
 /// Everything that can go wrong in the account system.

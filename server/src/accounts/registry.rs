@@ -218,6 +218,30 @@ impl ActionRegistry {
         if action.kind().is_write() { self.run_write(call).await } else { self.run_read(call).await }
     }
 
+    /// [`run`](Self::run) for synchronous callers (the dialogue engine on a blocking thread,
+    /// the command line, the scenario harness). Must not be called from inside an async task;
+    /// a hook delivery then runs on the current tokio runtime's handle, or on a small runtime
+    /// of its own when there is none.
+    pub fn run_blocking(&self, call: ActionCall) -> Result<ActionOutcome> {
+        if !self.hooks.is_hooked(call.request.name()) {
+            // Nothing to deliver: the future only ever waits for the per-customer lock.
+            return block_on_parked(self.run(call));
+        }
+        let future = self.run(call);
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => handle.block_on(future),
+            Err(_) => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|error| Error::HookFailed {
+                    action: "runtime".into(),
+                    n_attempts: 0,
+                    why: format!("cannot start a runtime: {error}"),
+                })?
+                .block_on(future),
+        }
+    }
+
     async fn run_read(&self, call: ActionCall) -> Result<ActionOutcome> {
         let action = call.request.name();
         let ctx = self.context(&call.actor);
@@ -453,6 +477,26 @@ impl ActionRegistry {
             Err(TransactionError::Abort(TxAbort::Error(error))) => Err(error),
             Err(TransactionError::Abort(_)) => Err(Error::Corrupt("unexpected refusal outcome".into())),
             Err(TransactionError::Storage(error)) => Err(Error::Storage(error)),
+        }
+    }
+}
+
+/// Polls a future on this thread, parking while it waits (enough for futures that only wait
+/// on locks, not on I/O or timers).
+fn block_on_parked<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(output) => return output,
+            std::task::Poll::Pending => std::thread::park(),
         }
     }
 }

@@ -261,16 +261,6 @@ impl AccountStore {
         Self::open(&db)
     }
 
-    /// Where `open_in_data_dir` keeps the accounts: `DATA_DIR/accounts`.
-    pub fn path_in_data_dir(data_dir: &Path) -> std::path::PathBuf {
-        data_dir.join("accounts")
-    }
-
-    /// Opens the store under a data dir (`DATA_DIR/accounts`).
-    pub fn open_in_data_dir(data_dir: &Path) -> Result<Self> {
-        Self::open_path(&Self::path_in_data_dir(data_dir))
-    }
-
     /// A store in a temporary sled database, deleted when the last handle drops.
     pub fn temporary() -> Result<Self> {
         let db = sled::Config::new().temporary(true).open()?;

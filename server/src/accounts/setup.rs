@@ -1,0 +1,22 @@
+//! Wiring the account system from the configuration: the store in the process's sled
+//! database, the seed, the hooks.
+
+use super::registry::{ActionRegistry, RegistryOptions};
+use super::store::{AccountStore, ImportMode};
+use super::{Hooks, Result, load_seed};
+use crate::config::Settings;
+
+/// Opens the account store in `db`, imports `accounts.seed` when the store is empty, builds
+/// the `[hooks.*]` of the configuration, and returns the registry the dialogue and the staff
+/// API run actions through. The business date comes from the data's `[meta] today` when it
+/// has one, else from the machine.
+pub fn open_registry(db: &sled::Db, settings: &Settings) -> Result<ActionRegistry> {
+    let store = AccountStore::open(db)?;
+    if store.is_empty() {
+        let seed = load_seed(&settings.accounts.seed)?;
+        store.import(&seed, ImportMode::Replace)?;
+        tracing::info!(seed = %settings.accounts.seed, n_customers = seed.customers.len(), "seeded the account store");
+    }
+    let hooks = Hooks::from_settings(&settings.hooks)?;
+    ActionRegistry::new(store, RegistryOptions { hooks, today: settings.accounts.today, ..RegistryOptions::default() })
+}

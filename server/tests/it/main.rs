@@ -1,0 +1,8 @@
+//! Integration tests of the server: a real server on a random port, real models, real sled.
+
+mod accounts;
+mod accounts_crash;
+mod accounts_hooks;
+mod accounts_staff;
+mod api;
+mod support;
