@@ -108,11 +108,14 @@ pub struct AccountSettings {
     /// Account database (tau2 `db.toml` shape) loaded into an empty store at start;
     /// `demo` is the built-in demo seed.
     pub seed: String,
+    /// The business date the account policy is checked against (`YYYY-MM-DD`); empty: the
+    /// seed's `[meta] today`, else the machine's date.
+    pub today: Option<chrono::NaiveDate>,
 }
 
 impl Default for AccountSettings {
     fn default() -> Self {
-        Self { seed: "demo".into() }
+        Self { seed: "demo".into(), today: None }
     }
 }
 

@@ -27,6 +27,8 @@ const FLOW_CONFIDENCE: f32 = 0.45;
 const MAX_STEPS_PER_TURN: usize = 64;
 /// Times one node may be entered in a flow before the flow gives up.
 const MAX_NODE_VISITS: u32 = 3;
+/// Times one question may be asked in a flow (asked again once after a wrong answer).
+const MAX_ASKS: u32 = 2;
 
 /// What the engine understood of one message.
 pub struct Understanding {
@@ -485,7 +487,8 @@ impl Engine {
         let (_, node) = flow.node(node_id).ok_or_else(|| anyhow::anyhow!("flow {} has no node {node_id}", flow.name))?;
         self.log(work, vec![EventKind::StepEntered { flow: flow.name.clone(), step: node.id.clone() }])?;
         let visits = work.state.frame().and_then(|frame| frame.visits.get(&node.id).copied()).unwrap_or(0);
-        if visits > MAX_NODE_VISITS {
+        let limit = if node.ask.is_some() { MAX_ASKS } else { MAX_NODE_VISITS };
+        if visits > limit {
             self.say(work, "flow_gave_up")?;
             return Ok(Some(Step::End(EndOutcome::Failed)));
         }
@@ -1048,10 +1051,12 @@ impl Engine {
             if fills.iter().any(|(name, _)| name == slot) || slot == "location" {
                 continue;
             }
-            if let Some(value) = self.entity_for_slot(work, u, slot) {
-                if frame.slots.get(slot) != Some(&value) {
-                    fills.push((slot.to_string(), value));
-                }
+            let lenient = matches!(slot, "payment_method" | "plan");
+            let value = if lenient { self.value_for_slot(work, u, slot) } else { self.entity_for_slot(work, u, slot) };
+            if let Some(value) = value
+                && frame.slots.get(slot) != Some(&value)
+            {
+                fills.push((slot.to_string(), value));
             }
         }
         fills

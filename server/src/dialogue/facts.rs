@@ -236,6 +236,16 @@ impl FactContext<'_> {
                 usable_methods(&customer, self.today).iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", ")
             }
             "payment_method_masked" => self.payment_method_masked()?,
+            "other_payment_methods_note" => {
+                let customer = self.customer()?;
+                let chosen = self.slot_str("payment_method").unwrap_or_default();
+                let others: Vec<String> = usable_methods(&customer, self.today)
+                    .into_iter()
+                    .filter(|method| method.last_four.as_str() != chosen)
+                    .map(|method| method.to_string())
+                    .collect();
+                if others.is_empty() { String::new() } else { format!(" (You can also use your {}.)", others.join(" or ")) }
+            }
             "payment_method" => self.slot_str("payment_method").unwrap_or_default(),
             "balance_total" => {
                 let due: Vec<Bill> = self.bills().into_iter().filter(|b| is_unpaid(b.status)).collect();
@@ -301,10 +311,11 @@ impl FactContext<'_> {
                 {
                     return Some(CheckResult::is("one"));
                 }
-                match usable.as_slice() {
-                    [] => CheckResult::is("none"),
-                    [method] => CheckResult::filling("one", "payment_method", json!(method.last_four.as_str())),
-                    _ => CheckResult::is("several"),
+                // Several methods: propose the first; the confirmation names the others, and the
+                // customer may pick another ("use my credit card") instead of saying yes.
+                match usable.first() {
+                    None => CheckResult::is("none"),
+                    Some(method) => CheckResult::filling("one", "payment_method", json!(method.last_four.as_str())),
                 }
             }
             "bill_paid" => match self.bill() {
