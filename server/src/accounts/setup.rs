@@ -8,8 +8,8 @@ use crate::config::Settings;
 
 /// Opens the account store in `db`, imports `accounts.seed` when the store is empty, builds
 /// the `[hooks.*]` of the configuration, and returns the registry the dialogue and the staff
-/// API run actions through. The business date comes from the data's `[meta] today` when it
-/// has one, else from the machine.
+/// API run actions through. The business date is `accounts.today` when set, else the data's
+/// `[meta] today` when it has one, else the machine's date.
 pub fn open_registry(db: &sled::Db, settings: &Settings) -> Result<ActionRegistry> {
     let store = AccountStore::open(db)?;
     if store.is_empty() {

@@ -449,7 +449,10 @@ impl AccountStore {
         })
     }
 
-    /// Every record, value for value: compare two snapshots to prove nothing changed.
+    /// Every account record (plans, customers, lines, devices, bills, payments and the data's
+    /// business date), value for value: compare two snapshots to prove nothing changed. The
+    /// audit log, idempotency records and spent confirmation tokens are not part of it (a
+    /// refusal is audited).
     pub fn snapshot(&self) -> Result<AccountsData> {
         fn all<K: Ord, V: DeserializeOwned>(
             tree: &Tree,

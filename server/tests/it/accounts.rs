@@ -1111,3 +1111,30 @@ fn the_vendored_tau2_file_matches_the_shared_one() {
         assert_eq!(AccountsData::from_toml_str(&text).unwrap(), tau2());
     }
 }
+
+#[test]
+fn the_registry_is_wired_from_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tau2.toml");
+    std::fs::write(&file, TAU2_DB).unwrap();
+    let mut settings = server::config::Settings::for_data_dir(dir.path());
+    settings.accounts.seed = file.display().to_string();
+    settings.accounts.today = Some(TAU2_TODAY);
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let registry = server::accounts::open_registry(&db, &settings).unwrap();
+    assert_eq!(registry.today(), TAU2_TODAY);
+    assert_eq!(registry.store().snapshot().unwrap(), tau2());
+    // The seed only fills an empty store.
+    settings.accounts.seed = "demo".into();
+    let again = server::accounts::open_registry(&db, &settings).unwrap();
+    assert_eq!(again.store().snapshot().unwrap().customers.len(), 4);
+
+    let demo =
+        server::accounts::open_registry(&sled::Config::new().temporary(true).open().unwrap(), &settings).unwrap();
+    assert_eq!(demo.store().snapshot().unwrap().customers.len(), 8);
+
+    settings.accounts.seed = dir.path().join("missing.toml").display().to_string();
+    let error =
+        server::accounts::open_registry(&sled::Config::new().temporary(true).open().unwrap(), &settings).unwrap_err();
+    assert!(matches!(error, Error::InvalidAccounts(_)), "{error}");
+}
