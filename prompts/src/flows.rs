@@ -208,8 +208,8 @@ pub struct FlowBook {
 impl FlowBook {
     /// Parses and checks a flow file.
     pub fn parse(name: &str, text: &str) -> Result<Self> {
-        let book: FlowBook =
-            serde_yaml::from_str(text).map_err(|error| Error::Parse { file: name.to_string(), why: error.to_string() })?;
+        let book: FlowBook = serde_yaml::from_str(text)
+            .map_err(|error| Error::Parse { file: name.to_string(), why: error.to_string() })?;
         book.validate().map_err(|why| Error::Invalid { file: name.to_string(), why })?;
         Ok(book)
     }
@@ -249,7 +249,10 @@ impl FlowBook {
             }
             for (idx, node) in flow.nodes.iter().enumerate() {
                 if node.n_kinds() > 1 {
-                    return Err(format!("{}: a node does one thing (ask, check, confirm, run, call, device or handoff)", at(node)));
+                    return Err(format!(
+                        "{}: a node does one thing (ask, check, confirm, run, call, device or handoff)",
+                        at(node)
+                    ));
                 }
                 let targets = node.on.values().chain(node.goto.iter());
                 for target in targets {
@@ -319,7 +322,9 @@ mod tests {
             "unknown node y",
         );
         check_invalid(
-            &format!("{SLOTS}flows:\n  - {{name: a, title: t, nodes: [{{id: x, ask: data_gb, check: c, end: done}}]}}\n"),
+            &format!(
+                "{SLOTS}flows:\n  - {{name: a, title: t, nodes: [{{id: x, ask: data_gb, check: c, end: done}}]}}\n"
+            ),
             "does one thing",
         );
         check_invalid(&format!("{SLOTS}flows:\n  - {{name: a, title: t, nodes: [{{id: x, say: s}}]}}\n"), "last node");

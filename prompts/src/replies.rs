@@ -13,10 +13,11 @@ pub struct Replies {
 
 impl Replies {
     pub fn parse(name: &str, text: &str) -> Result<Self> {
-        let templates: BTreeMap<String, String> =
-            serde_yaml::from_str(text).map_err(|error| Error::Parse { file: name.to_string(), why: error.to_string() })?;
+        let templates: BTreeMap<String, String> = serde_yaml::from_str(text)
+            .map_err(|error| Error::Parse { file: name.to_string(), why: error.to_string() })?;
         for (key, template) in &templates {
-            placeholders(template).map_err(|why| Error::Invalid { file: name.to_string(), why: format!("{key}: {why}") })?;
+            placeholders(template)
+                .map_err(|why| Error::Invalid { file: name.to_string(), why: format!("{key}: {why}") })?;
         }
         Ok(Self { templates })
     }

@@ -58,7 +58,8 @@ pub struct ModelPaths {
 pub fn resolve_models(settings: &Settings) -> anyhow::Result<ModelPaths> {
     let need_defaults = settings.models.encoder_dir.is_none()
         || (settings.models.chat_gguf.is_none() && !settings.models.chat_disabled);
-    let defaults = if need_defaults { Some(inference::fetch::ensure_default_models(&settings.models_dir)?) } else { None };
+    let defaults =
+        if need_defaults { Some(inference::fetch::ensure_default_models(&settings.models_dir)?) } else { None };
     let encoder_dir = match (&settings.models.encoder_dir, &defaults) {
         (Some(dir), _) => dir.clone(),
         (None, Some(files)) => files.encoder_dir.clone(),

@@ -165,8 +165,7 @@ pub enum AgentsCommand {
 
 impl GlobalArgs {
     pub fn settings(&self, addr: Option<String>) -> anyhow::Result<Settings> {
-        let overrides =
-            Overrides { data_dir: self.data_dir.clone(), models_dir: self.models_dir.clone(), addr };
+        let overrides = Overrides { data_dir: self.data_dir.clone(), models_dir: self.models_dir.clone(), addr };
         Settings::load(self.config.as_deref(), &overrides).map_err(|error| crate::BadInput(error.to_string()).into())
     }
 }

@@ -385,4 +385,3 @@ mod tests {
         assert!(error.to_string().contains("not found"));
     }
 }
-

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use server::BadInput;
-use server::cli::{AccountsCommand, AgentsCommand, BenchCommand, Cli, Command, EvalCommand, ModelsCommand, TrainCommand};
+use server::cli::{
+    AccountsCommand, AgentsCommand, BenchCommand, Cli, Command, EvalCommand, ModelsCommand, TrainCommand,
+};
 use server::commands;
 
 fn main() -> ExitCode {

@@ -52,16 +52,14 @@ pub fn knowledge_config(settings: &Settings) -> anyhow::Result<knowledge::Knowle
 
 /// The folders of `knowledge.dirs`, with `demo` resolved to the built-in pack.
 pub fn configured_dirs(settings: &Settings) -> Vec<PathBuf> {
-    settings
-        .knowledge
-        .dirs
-        .iter()
-        .map(|dir| if dir == "demo" { demo_pack_dir() } else { PathBuf::from(dir) })
-        .collect()
+    settings.knowledge.dirs.iter().map(|dir| if dir == "demo" { demo_pack_dir() } else { PathBuf::from(dir) }).collect()
 }
 
 /// Opens the knowledge base under the data dir.
-pub fn open(settings: &Settings, embedder: Arc<inference::SentenceEmbedder>) -> anyhow::Result<knowledge::KnowledgeBase> {
+pub fn open(
+    settings: &Settings,
+    embedder: Arc<inference::SentenceEmbedder>,
+) -> anyhow::Result<knowledge::KnowledgeBase> {
     let dir = settings.data_dir.join("knowledge");
     knowledge::KnowledgeBase::open(&dir, knowledge_config(settings)?, Arc::new(EncoderForKnowledge(embedder)))
         .with_context(|| format!("opening the knowledge base at {}", dir.display()))

@@ -43,7 +43,12 @@ France next week and I want to use mobile data there. My plan is the Premium Pla
 What do I need to do before I leave, and will it cost me anything extra to use data abroad?<|im_end|>\n\
 <|im_start|>assistant\n";
 
-pub fn generate(settings: &Settings, prompt_file: Option<&Path>, max_tokens: usize, json_output: bool) -> anyhow::Result<()> {
+pub fn generate(
+    settings: &Settings,
+    prompt_file: Option<&Path>,
+    max_tokens: usize,
+    json_output: bool,
+) -> anyhow::Result<()> {
     if max_tokens == 0 {
         return Err(BadInput("--max-tokens must be at least 1".into()).into());
     }
@@ -73,7 +78,11 @@ pub fn generate(settings: &Settings, prompt_file: Option<&Path>, max_tokens: usi
     } else {
         println!(
             "prompt: {} tokens at {:.1} tokens/s; first token after {:.0} ms; {} new tokens at {:.1} tokens/s",
-            result.prompt_tokens, result.prompt_tokens_per_s, result.ttft_ms, result.new_tokens, result.decode_tokens_per_s
+            result.prompt_tokens,
+            result.prompt_tokens_per_s,
+            result.ttft_ms,
+            result.new_tokens,
+            result.decode_tokens_per_s
         );
     }
     Ok(())

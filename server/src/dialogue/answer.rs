@@ -368,7 +368,11 @@ mod tests {
 
     #[test]
     fn headings_and_short_fragments_are_skipped() {
-        let text = "## Late fees\nA late fee of $10 applies after the due date. Pay now.\n- You can pay by card online.";
-        assert_eq!(answer_units(text), vec!["A late fee of $10 applies after the due date.", "You can pay by card online."]);
+        let text =
+            "## Late fees\nA late fee of $10 applies after the due date. Pay now.\n- You can pay by card online.";
+        assert_eq!(
+            answer_units(text),
+            vec!["A late fee of $10 applies after the due date.", "You can pay by card online."]
+        );
     }
 }

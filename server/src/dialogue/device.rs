@@ -43,7 +43,11 @@ pub fn read(tool: &str, field: Option<&str>, answer: &str) -> &'static str {
 }
 
 fn normalise(answer: &str) -> String {
-    answer.to_lowercase().replace(['_', '\u{2019}'], " ").replace("wifi", "wi-fi").replace("wi-fi calling", "wi-fi calling")
+    answer
+        .to_lowercase()
+        .replace(['_', '\u{2019}'], " ")
+        .replace("wifi", "wi-fi")
+        .replace("wi-fi calling", "wi-fi calling")
 }
 
 static NEGATIVE: LazyLock<Regex> = LazyLock::new(|| {
@@ -108,14 +112,18 @@ fn status_bar(text: &str) -> &'static str {
         return "no_signal";
     }
     static SIGNAL: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"\b([1-5] bars?|bars|full signal|signal|lte|5g|4g|3g|2g|excellent|good|fair|poor|connected|📶)").unwrap()
+        Regex::new(r"\b([1-5] bars?|bars|full signal|signal|lte|5g|4g|3g|2g|excellent|good|fair|poor|connected|📶)")
+            .unwrap()
     });
     if SIGNAL.is_match(text) { "ok" } else { UNCLEAR }
 }
 
 fn sim_status(text: &str) -> &'static str {
     static MISSING: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"missing|no sim|not detected|not inserted|absent|not found|not recogni[sz]ed|insert sim|not present").unwrap()
+        Regex::new(
+            r"missing|no sim|not detected|not inserted|absent|not found|not recogni[sz]ed|insert sim|not present",
+        )
+        .unwrap()
     });
     static LOCKED: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"locked|\bpin\b|\bpuk\b|pin required|puk required").unwrap());
@@ -166,7 +174,8 @@ fn yes_no(text: &str) -> &'static str {
         Regex::new(r"\b(no|not|can'?t|cannot|unable|fail(s|ed|ing)?|error|doesn'?t|does not|didn'?t|did not|won'?t|false|stuck|nope)\b").unwrap()
     });
     static YES: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"\b(yes|yep|sent|works|working|worked|can send|success(ful(ly)?)?|went through|true|delivered)\b").unwrap()
+        Regex::new(r"\b(yes|yep|sent|works|working|worked|can send|success(ful(ly)?)?|went through|true|delivered)\b")
+            .unwrap()
     });
     if NO.is_match(text) {
         "no"

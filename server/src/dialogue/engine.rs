@@ -13,7 +13,9 @@ use super::answer::Passage;
 use super::device;
 use super::facts::{CheckResult, FactContext};
 use super::state::{GLOBAL, State, is_device_check};
-use super::{ActionCall, ActionOut, CustomerText, Engine, EngineError, IntentOut, SourceOut, StageTimes, TokenSink, Turn};
+use super::{
+    ActionCall, ActionOut, CustomerText, Engine, EngineError, IntentOut, SourceOut, StageTimes, TokenSink, Turn,
+};
 use crate::accounts::{self, ActionRequest, Actor, ConfirmationToken, ConversationId, CustomerId, IdempotencyKey};
 use crate::conversations::{Channel, EventKind};
 use inference::entities::{Entity, EntityValue, IdKind};
@@ -21,6 +23,18 @@ use prompts::{EndOutcome, Flow, Needs, Node, NodeKind};
 
 /// Intents that never start a flow but shape the conversation.
 const SMALL_TALK: &[&str] = &["greeting", "thanks", "goodbye", "chitchat"];
+/// Intents that ask for information (answered from knowledge).
+const INFO_INTENTS: &[&str] = &[
+    "plan_info",
+    "compare_plans",
+    "roaming_rates",
+    "dispute_charge",
+    "update_payment_method",
+    "sim_replacement",
+    "esim_transfer",
+    "report_outage",
+    "cancel_line",
+];
 /// Below this confidence an intent does not start a flow.
 const FLOW_CONFIDENCE: f32 = 0.45;
 /// Most nodes one turn may pass through (a guard against loops in a flow file).
@@ -118,7 +132,9 @@ impl Engine {
             && let Some(sender) = header.external_id.as_deref()
         {
             // The sender's number identifies the customer; changes still need verification.
-            if let Some(customer_id) = self.lookup(&mut work, "get_customer_by_phone", json!({"phone_number": sender}))? {
+            if let Some(customer_id) =
+                self.lookup(&mut work, "get_customer_by_phone", json!({"phone_number": sender}))?
+            {
                 self.bind_customer(&mut work, &customer_id, false, "whatsapp number")?;
             }
         }
@@ -150,11 +166,8 @@ impl Engine {
 
     /// Embeds the message once and derives everything else from it.
     pub fn understand(&self, text: &str) -> anyhow::Result<Understanding> {
-        let embedding = self
-            .encoder
-            .embed(&[text])?
-            .pop()
-            .ok_or_else(|| anyhow::anyhow!("the encoder returned no embedding"))?;
+        let embedding =
+            self.encoder.embed(&[text])?.pop().ok_or_else(|| anyhow::anyhow!("the encoder returned no embedding"))?;
         let intent = match &self.intents {
             Some(intents) => Some(intents.predict(text, &embedding)?),
             None => None,
@@ -228,9 +241,14 @@ impl Engine {
             Some(true) if corrections.is_empty() => {
                 self.log(work, vec![EventKind::ConfirmationGiven { action: pending.action.clone(), accepted: true }])?;
                 if pending.action == "transfer_to_human_agents" && work.state.stack.is_empty() {
-                    return self.hand_off(work, "the customer asked for a person after repeated misunderstandings", "transferring");
+                    return self.hand_off(
+                        work,
+                        "the customer asked for a person after repeated misunderstandings",
+                        "transferring",
+                    );
                 }
-                let outcome = self.run_action(work, &pending.action, pending.args.clone(), Some(pending.token.clone()))?;
+                let outcome =
+                    self.run_action(work, &pending.action, pending.args.clone(), Some(pending.token.clone()))?;
                 self.drive(work, Step::Advance(Some(outcome)))
             }
             _ if !corrections.is_empty() => {
@@ -325,7 +343,10 @@ impl Engine {
         });
         match chosen {
             Some(line_id) => {
-                self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: "line_id".into(), value: json!(line_id) }])?;
+                self.log(
+                    work,
+                    vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: "line_id".into(), value: json!(line_id) }],
+                )?;
                 self.drive(work, Step::Start)
             }
             None => {
@@ -364,7 +385,17 @@ impl Engine {
         self.drive(work, Step::Advance(Some(outcome.to_string())))
     }
 
-    fn on_slot_answer(&self, work: &mut Work<'_>, u: &Understanding, node_id: &str, slot: &str) -> Result<(), EngineError> {
+    fn on_slot_answer(
+        &self,
+        work: &mut Work<'_>,
+        u: &Understanding,
+        node_id: &str,
+        slot: &str,
+    ) -> Result<(), EngineError> {
+        if self.is_digression(u) {
+            self.answer_from_knowledge(work, u)?;
+            return self.repeat_question(work);
+        }
         let value = self.value_for_slot(work, u, slot);
         match value {
             Some(value) => {
@@ -395,6 +426,16 @@ impl Engine {
                 self.repeat_question(work)
             }
         }
+    }
+
+    /// A question about something ("what's the difference between ...?") rather than an answer.
+    fn is_digression(&self, u: &Understanding) -> bool {
+        if !u.question || u.gibberish || u.dont_know {
+            return false;
+        }
+        let n_plans = u.values().filter(|value| matches!(value, EntityValue::Plan { .. })).count();
+        let asks_for_information = u.confident_intent().is_some_and(|intent| INFO_INTENTS.contains(&intent));
+        n_plans >= 2 || asks_for_information
     }
 
     /// A message that answers nothing pending: a new request, a question, small talk.
@@ -484,7 +525,8 @@ impl Engine {
 
     /// Runs one node; `None` when the turn now waits for the customer.
     fn enter(&self, work: &mut Work<'_>, flow: &Flow, node_id: &str) -> Result<Option<Step>, EngineError> {
-        let (_, node) = flow.node(node_id).ok_or_else(|| anyhow::anyhow!("flow {} has no node {node_id}", flow.name))?;
+        let (_, node) =
+            flow.node(node_id).ok_or_else(|| anyhow::anyhow!("flow {} has no node {node_id}", flow.name))?;
         self.log(work, vec![EventKind::StepEntered { flow: flow.name.clone(), step: node.id.clone() }])?;
         let visits = work.state.frame().and_then(|frame| frame.visits.get(&node.id).copied()).unwrap_or(0);
         let limit = if node.ask.is_some() { MAX_ASKS } else { MAX_NODE_VISITS };
@@ -510,10 +552,8 @@ impl Engine {
                 }
             }
             NodeKind::Check(name) => {
-                let result = self
-                    .facts(work)
-                    .check(name)
-                    .unwrap_or(CheckResult { outcome: "unknown", fill: Vec::new() });
+                let result =
+                    self.facts(work).check(name).unwrap_or(CheckResult { outcome: "unknown", fill: Vec::new() });
                 self.fill_slots(work, result.fill)?;
                 if let Some(say) = &node.say {
                     self.say(work, say)?;
@@ -640,7 +680,14 @@ impl Engine {
             }
             work.extra.insert("given_phone".into(), phone);
             self.say(work, "not_found_phone")?;
-            self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: "_phone_lookup_failed".into(), value: json!(true) }])?;
+            self.log(
+                work,
+                vec![EventKind::SlotSet {
+                    flow: GLOBAL.into(),
+                    slot: "_phone_lookup_failed".into(),
+                    value: json!(true),
+                }],
+            )?;
         }
         if let Some(customer_id) = given("customer_id")
             && !tried("_id_lookup_failed")
@@ -652,7 +699,10 @@ impl Engine {
             }
             work.extra.insert("given_customer_id".into(), customer_id);
             self.say(work, "not_found_id")?;
-            self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: "_id_lookup_failed".into(), value: json!(true) }])?;
+            self.log(
+                work,
+                vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: "_id_lookup_failed".into(), value: json!(true) }],
+            )?;
         }
         if let (Some(name), Some(dob)) = (given("full_name"), given("date_of_birth"))
             && !tried("_name_lookup_failed")
@@ -663,7 +713,14 @@ impl Engine {
                 return Ok(true);
             }
             self.say(work, "not_found_name")?;
-            self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: "_name_lookup_failed".into(), value: json!(true) }])?;
+            self.log(
+                work,
+                vec![EventKind::SlotSet {
+                    flow: GLOBAL.into(),
+                    slot: "_name_lookup_failed".into(),
+                    value: json!(true),
+                }],
+            )?;
         }
         let next = if !tried("phone_number") {
             Some("phone_number")
@@ -724,7 +781,9 @@ impl Engine {
             .global("phone_number")
             .and_then(|phone| lines.iter().find(|line| same_phone(line.phone_number.as_str(), phone)));
         let preferred: Vec<_> = match flow.prefer_line.as_deref() {
-            Some("suspended") => lines.iter().filter(|line| line.status() == accounts::domain::LineStatus::Suspended).collect(),
+            Some("suspended") => {
+                lines.iter().filter(|line| line.status() == accounts::domain::LineStatus::Suspended).collect()
+            }
             _ => Vec::new(),
         };
         let chosen = by_phone
@@ -732,7 +791,10 @@ impl Engine {
             .or(if lines.len() == 1 { Some(&lines[0]) } else { None })
             .map(|line| line.line_id.to_string());
         if let Some(line_id) = chosen {
-            self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: "line_id".into(), value: json!(line_id) }])?;
+            self.log(
+                work,
+                vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: "line_id".into(), value: json!(line_id) }],
+            )?;
             return Ok(true);
         }
         if lines.is_empty() {
@@ -745,10 +807,20 @@ impl Engine {
         Ok(false)
     }
 
-    fn bind_customer(&self, work: &mut Work<'_>, customer_id: &str, verified: bool, method: &str) -> Result<(), EngineError> {
+    fn bind_customer(
+        &self,
+        work: &mut Work<'_>,
+        customer_id: &str,
+        verified: bool,
+        method: &str,
+    ) -> Result<(), EngineError> {
         self.log(
             work,
-            vec![EventKind::CustomerIdentified { customer_id: customer_id.to_string(), verified, method: method.to_string() }],
+            vec![EventKind::CustomerIdentified {
+                customer_id: customer_id.to_string(),
+                verified,
+                method: method.to_string(),
+            }],
         )?;
         self.conversations.update(work.conversation_id, |conversation| {
             conversation.customer_id = Some(customer_id.to_string());
@@ -787,12 +859,16 @@ impl Engine {
             Actor::Agent { name } => format!("agent:{name}"),
             Actor::System => "system".to_string(),
         };
-        self.log(work, vec![EventKind::ActionRequested { action: action.to_string(), args: args.clone(), actor: actor_label }])?;
+        self.log(
+            work,
+            vec![EventKind::ActionRequested { action: action.to_string(), args: args.clone(), actor: actor_label }],
+        )?;
         let request = ActionRequest::parse(action, args.clone());
         let result = request.and_then(|request| {
             let mut call = accounts::ActionCall::new(request, actor);
             if request_is_write(action) {
-                let key = token.clone().unwrap_or_else(|| format!("{}-{}", work.conversation_id, work.state.n_messages));
+                let key =
+                    token.clone().unwrap_or_else(|| format!("{}-{}", work.conversation_id, work.state.n_messages));
                 let key = IdempotencyKey::parse(format!("conv-{key}")).map_err(|error| {
                     accounts::Error::InvalidArguments { action: action.to_string(), why: error.to_string() }
                 })?;
@@ -819,7 +895,15 @@ impl Engine {
                 };
                 tracing::info!(action, code, %message, "action refused");
                 work.actions.push(ActionOut { name: action.to_string(), args: args.clone(), status: "refused".into() });
-                self.log(work, vec![EventKind::ActionRefused { action: action.to_string(), args, code: code.clone(), reason: message.clone() }])?;
+                self.log(
+                    work,
+                    vec![EventKind::ActionRefused {
+                        action: action.to_string(),
+                        args,
+                        code: code.clone(),
+                        reason: message.clone(),
+                    }],
+                )?;
                 if !action.starts_with("get_customer") {
                     work.extra.insert("refusal".into(), message);
                     self.say(work, "refused")?;
@@ -862,7 +946,8 @@ impl Engine {
         let started = Instant::now();
         let passages: Vec<Passage> = self.knowledge.retrieve(&u.text, &u.embedding, self.settings.top_k)?;
         work.times.retrieval_ms += ms(started);
-        let relevant = passages.first().is_some_and(|p| p.vector_similarity.unwrap_or(1.0) >= self.settings.min_similarity);
+        let relevant =
+            passages.first().is_some_and(|p| p.vector_similarity.unwrap_or(1.0) >= self.settings.min_similarity);
         if !relevant {
             return Ok(false);
         }
@@ -914,7 +999,11 @@ impl Engine {
             let token = format!("offer-human-{}-{}", work.conversation_id, work.state.n_messages);
             self.log(
                 work,
-                vec![EventKind::ConfirmationAsked { action: "transfer_to_human_agents".into(), args: json!({}), token }],
+                vec![EventKind::ConfirmationAsked {
+                    action: "transfer_to_human_agents".into(),
+                    args: json!({}),
+                    token,
+                }],
             )?;
             self.say(work, "fallback_offer_human")?;
             work.awaiting = Some("confirmation".into());
@@ -988,7 +1077,11 @@ impl Engine {
             reply: reply.clone(),
             intent: work.intent.clone(),
             awaiting: work.awaiting.clone(),
-            pending_action: if work.awaiting.as_deref() == Some("confirmation") { work.pending_action.clone() } else { None },
+            pending_action: if work.awaiting.as_deref() == Some("confirmation") {
+                work.pending_action.clone()
+            } else {
+                None
+            },
             sources,
             actions: std::mem::take(&mut work.actions),
             handoff: work.handoff,
@@ -1037,7 +1130,8 @@ impl Engine {
 
     fn fill_slots(&self, work: &mut Work<'_>, fills: Vec<(String, Value)>) -> Result<(), EngineError> {
         let Some(flow) = work.state.frame().map(|frame| frame.flow.clone()) else { return Ok(()) };
-        let events = fills.into_iter().map(|(slot, value)| EventKind::SlotSet { flow: flow.clone(), slot, value }).collect();
+        let events =
+            fills.into_iter().map(|(slot, value)| EventKind::SlotSet { flow: flow.clone(), slot, value }).collect();
         self.log(work, events)
     }
 
@@ -1092,7 +1186,10 @@ impl Engine {
                     .plans()
                     .ok()?
                     .into_iter()
-                    .find(|plan| lower.contains(&plan.name.to_lowercase()) || lower.contains(&plan.name.to_lowercase().replace(" plan", "")))
+                    .find(|plan| {
+                        lower.contains(&plan.name.to_lowercase())
+                            || lower.contains(&plan.name.to_lowercase().replace(" plan", ""))
+                    })
                     .map(|plan| json!(plan.plan_id.to_string()))
             }
             _ => None,
@@ -1170,10 +1267,7 @@ fn conversation_id(work: &Work<'_>) -> Result<ConversationId, EngineError> {
 }
 
 fn request_is_write(action: &str) -> bool {
-    action
-        .parse::<accounts::ActionName>()
-        .map(|name| name.kind().is_write())
-        .unwrap_or(false)
+    action.parse::<accounts::ActionName>().map(|name| name.kind().is_write()).unwrap_or(false)
 }
 
 /// The customer id in a look-up's output (a customer, or a list with one customer).

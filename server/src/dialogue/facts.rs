@@ -66,8 +66,12 @@ impl FactContext<'_> {
         self.store.customer(&id).ok().flatten()
     }
 
+    /// The line in focus, when it is the customer's own.
     pub fn line(&self) -> Option<Line> {
         let id = LineId::parse(self.state.global("line_id")?.to_string()).ok()?;
+        if !self.customer()?.line_ids.contains(&id) {
+            return None;
+        }
         self.store.line(&id).ok().flatten()
     }
 
@@ -84,8 +88,12 @@ impl FactContext<'_> {
         bills
     }
 
+    /// The bill in focus, when it is the customer's own.
     pub fn bill(&self) -> Option<Bill> {
         let id = BillId::parse(self.slot_str("bill_id")?).ok()?;
+        if !self.customer()?.bill_ids.contains(&id) {
+            return None;
+        }
         self.store.bill(&id).ok().flatten()
     }
 
@@ -178,7 +186,11 @@ impl FactContext<'_> {
             "data_limit_gb" => format_gb(self.plan()?.data_limit.to_gb()),
             "refuelled_note" => {
                 let refuelled = self.line()?.data_refuelled.to_gb();
-                if refuelled > 0.0 { format!(" (plus {} GB added this cycle)", format_gb(refuelled)) } else { String::new() }
+                if refuelled > 0.0 {
+                    format!(" (plus {} GB added this cycle)", format_gb(refuelled))
+                } else {
+                    String::new()
+                }
             }
             "data_left_text" => {
                 let line = self.line()?;
@@ -223,7 +235,9 @@ impl FactContext<'_> {
                 bills
                     .iter()
                     .filter(|bill| bill.status != BillStatus::Draft)
-                    .map(|bill| format!("{} ({}, {})", bill.bill_id, bill.total_due, bill.status.as_str().to_lowercase()))
+                    .map(|bill| {
+                        format!("{} ({}, {})", bill.bill_id, bill.total_due, bill.status.as_str().to_lowercase())
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             }
@@ -244,7 +258,11 @@ impl FactContext<'_> {
                     .filter(|method| method.last_four.as_str() != chosen)
                     .map(|method| method.to_string())
                     .collect();
-                if others.is_empty() { String::new() } else { format!(" (You can also use your {}.)", others.join(" or ")) }
+                if others.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (You can also use your {}.)", others.join(" or "))
+                }
             }
             "payment_method" => self.slot_str("payment_method").unwrap_or_default(),
             "balance_total" => {
@@ -256,13 +274,23 @@ impl FactContext<'_> {
                 .bills()
                 .iter()
                 .filter(|b| is_unpaid(b.status))
-                .map(|b| format!("bill {} of {} ({}, due {})", b.bill_id, b.total_due, b.status.as_str().to_lowercase(), b.due_date))
+                .map(|b| {
+                    format!(
+                        "bill {} of {} ({}, due {})",
+                        b.bill_id,
+                        b.total_due,
+                        b.status.as_str().to_lowercase(),
+                        b.due_date
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("; "),
             "balance_summary" => {
                 let next = self.bills().into_iter().find(|b| b.status == BillStatus::Issued);
                 match next {
-                    Some(bill) => format!("Your next bill, {}, is {} and due on {}.", bill.bill_id, bill.total_due, bill.due_date),
+                    Some(bill) => {
+                        format!("Your next bill, {}, is {} and due on {}.", bill.bill_id, bill.total_due, bill.due_date)
+                    }
                     None => String::new(),
                 }
             }
@@ -421,18 +449,38 @@ impl FactContext<'_> {
 /// Whether a customer's answer about where they are means they are travelling.
 pub fn is_abroad(location: &str) -> bool {
     let lower = location.to_lowercase();
-    let negated = ["not travel", "not abroad", "at home", "home country", "i'm home", "im home", "not outside", "no,", "nope"]
-        .iter()
-        .any(|phrase| lower.contains(phrase))
-        || lower.trim() == "no"
-        || lower.starts_with("no ");
+    let negated =
+        ["not travel", "not abroad", "at home", "home country", "i'm home", "im home", "not outside", "no,", "nope"]
+            .iter()
+            .any(|phrase| lower.contains(phrase))
+            || lower.trim() == "no"
+            || lower.starts_with("no ");
     if negated {
         return false;
     }
-    ["abroad", "travel", "overseas", "outside", "vacation", "holiday", "trip", "foreign", "in france", "in spain",
-        "in italy", "in germany", "in mexico", "in canada", "in japan", "in the uk", "in london", "in paris", "yes"]
-        .iter()
-        .any(|word| lower.contains(word))
+    [
+        "abroad",
+        "travel",
+        "overseas",
+        "outside",
+        "vacation",
+        "holiday",
+        "trip",
+        "foreign",
+        "in france",
+        "in spain",
+        "in italy",
+        "in germany",
+        "in mexico",
+        "in canada",
+        "in japan",
+        "in the uk",
+        "in london",
+        "in paris",
+        "yes",
+    ]
+    .iter()
+    .any(|word| lower.contains(word))
 }
 
 fn is_unpaid(status: BillStatus) -> bool {

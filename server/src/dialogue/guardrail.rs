@@ -126,13 +126,14 @@ pub fn numbers_in(text: &str) -> Vec<String> {
 
 /// "40", "40.00", "40.0" and "1,000" compare equal to "40" and "1000".
 fn normalise_number(raw: &str) -> String {
-    let without_commas: String =
-        if raw.matches(',').count() >= 1 && !raw.contains('.') && raw.rsplit(',').next().is_some_and(|t| t.len() == 3)
-        {
-            raw.replace(',', "")
-        } else {
-            raw.replace(',', ".")
-        };
+    let without_commas: String = if raw.matches(',').count() >= 1
+        && !raw.contains('.')
+        && raw.rsplit(',').next().is_some_and(|t| t.len() == 3)
+    {
+        raw.replace(',', "")
+    } else {
+        raw.replace(',', ".")
+    };
     match without_commas.parse::<f64>() {
         Ok(value) => {
             let text = format!("{value:.4}");

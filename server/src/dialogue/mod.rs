@@ -8,6 +8,7 @@ pub mod device;
 mod engine;
 pub mod facts;
 pub mod guardrail;
+pub mod metrics;
 pub mod models;
 pub mod state;
 pub mod summary;
@@ -126,12 +127,12 @@ pub struct Engine {
     answerer: Answerer,
     settings: DialogueSettings,
     plan_names: Vec<String>,
+    pub metrics: metrics::EngineMetrics,
 }
 
 impl Engine {
     pub fn new(parts: EngineParts) -> Self {
-        let plan_names =
-            parts.registry.store().plans().unwrap_or_default().into_iter().map(|plan| plan.name).collect();
+        let plan_names = parts.registry.store().plans().unwrap_or_default().into_iter().map(|plan| plan.name).collect();
         Self {
             encoder: parts.encoder,
             chat: parts.chat,
@@ -145,6 +146,7 @@ impl Engine {
             answerer: Answerer::new(),
             settings: parts.settings,
             plan_names,
+            metrics: metrics::EngineMetrics::default(),
         }
     }
 
@@ -170,7 +172,8 @@ impl Engine {
                 method: method.to_string(),
             }],
         )?;
-        self.conversations.update(conversation_id, |conversation| conversation.customer_id = Some(customer_id.to_string()))?;
+        self.conversations
+            .update(conversation_id, |conversation| conversation.customer_id = Some(customer_id.to_string()))?;
         Ok(())
     }
 
@@ -181,6 +184,22 @@ impl Engine {
         text: &CustomerText,
         sink: &dyn TokenSink,
     ) -> Result<(Turn, StageTimes), EngineError> {
-        self.run_turn(conversation_id, text, sink)
+        match self.run_turn(conversation_id, text, sink) {
+            Ok((turn, times)) => {
+                self.metrics.record_turn(&turn, &times);
+                Ok((turn, times))
+            }
+            Err(error) => {
+                if matches!(error, EngineError::Internal(_)) {
+                    self.metrics.record_failure();
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// The Prometheus text of the engine's metrics.
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render(&self.answerer.stats)
     }
 }

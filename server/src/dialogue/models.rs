@@ -10,8 +10,13 @@ pub trait SentenceEncoder: Send + Sync {
 
 /// A chat model: one reply to a system prompt and a user message, streamed token by token.
 pub trait ChatBackend: Send + Sync {
-    fn chat(&self, system: &str, user: &str, max_new_tokens: usize, on_token: &mut dyn FnMut(&str))
-    -> anyhow::Result<String>;
+    fn chat(
+        &self,
+        system: &str,
+        user: &str,
+        max_new_tokens: usize,
+        on_token: &mut dyn FnMut(&str),
+    ) -> anyhow::Result<String>;
 }
 
 impl SentenceEncoder for inference::SentenceEmbedder {

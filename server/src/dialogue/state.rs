@@ -124,7 +124,8 @@ impl State {
                 }
             }
             EventKind::ConfirmationAsked { action, args, token } => {
-                self.pending = Some(PendingConfirmation { action: action.clone(), args: args.clone(), token: token.clone() })
+                self.pending =
+                    Some(PendingConfirmation { action: action.clone(), args: args.clone(), token: token.clone() })
             }
             EventKind::ConfirmationGiven { .. } => self.pending = None,
             EventKind::Reply { text, turn } => {

@@ -67,11 +67,13 @@ impl AppState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(error::json_config(MAX_BODY_BYTES))
         .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-        .app_data(web::PathConfig::default().error_handler(|error, _| {
-            ApiError::bad_request("bad_path", error.to_string()).into()
-        }))
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|error, _| ApiError::bad_request("bad_path", error.to_string()).into()),
+        )
         .route("/healthz", web::get().to(get_healthz))
         .route("/readyz", web::get().to(get_readyz))
+        .route("/metrics", web::get().to(get_metrics))
         .route("/api/v1/conversations", web::post().to(post_conversation))
         .route("/api/v1/conversations/{id}", web::get().to(get_conversation))
         .route("/api/v1/conversations/{id}/messages", web::post().to(post_message))
@@ -85,6 +87,17 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
 
 async fn get_healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
+    let ready = u8::from(state.readiness.engine().is_some());
+    let mut body = format!(
+        "# HELP switchboard_ready Whether the assistant can answer.\n# TYPE switchboard_ready gauge\nswitchboard_ready {ready}\n"
+    );
+    if let Some(engine) = state.readiness.engine() {
+        body.push_str(&engine.render_metrics());
+    }
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
 }
 
 async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
@@ -116,9 +129,8 @@ async fn post_conversation(
         })?,
     };
     let conversations = state.conversations.clone();
-    let conversation = web::block(move || conversations.create(channel, None))
-        .await
-        .map_err(|_| ApiError::internal())??;
+    let conversation =
+        web::block(move || conversations.create(channel, None)).await.map_err(|_| ApiError::internal())??;
     Ok(HttpResponse::Ok().json(json!({"id": conversation.id})))
 }
 
@@ -167,9 +179,8 @@ async fn get_conversation(state: web::Data<AppState>, path: web::Path<String>) -
             EventKind::ActionDone { action, args, .. } => {
                 actions.push(json!({"name": action, "args": args, "status": "done", "at": event.at}))
             }
-            EventKind::ActionRefused { action, args, reason, .. } => {
-                actions.push(json!({"name": action, "args": args, "status": "refused", "reason": reason, "at": event.at}))
-            }
+            EventKind::ActionRefused { action, args, reason, .. } => actions
+                .push(json!({"name": action, "args": args, "status": "refused", "reason": reason, "at": event.at})),
             _ => {}
         }
     }
