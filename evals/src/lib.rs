@@ -1,3 +1,4 @@
 //! evals
 
 pub mod intents;
+pub mod scenarios;
