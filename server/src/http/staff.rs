@@ -33,16 +33,17 @@ pub type SessionCheck = Arc<dyn Fn(&HttpRequest) -> Option<String> + Send + Sync
 /// Header naming the acting agent (for the audit log).
 pub const AGENT_HEADER: &str = "X-Switchboard-Agent";
 
-/// What the staff routes need; registered as `web::Data<StaffApi>` app data.
+/// What the staff routes need, when registered as `web::Data<StaffApi>` app data (tests, or a
+/// console that checks its own sessions); otherwise they use the server's `AppState`.
 pub struct StaffApi {
-    registry: Arc<ActionRegistry>,
+    registry: Option<Arc<ActionRegistry>>,
     api_token: Secret,
     session_check: Option<SessionCheck>,
 }
 
 impl StaffApi {
     pub fn new(registry: Arc<ActionRegistry>, api_token: Secret) -> Self {
-        Self { registry, api_token, session_check: None }
+        Self { registry: Some(registry), api_token, session_check: None }
     }
 
     /// Also accepts requests with a console session.
@@ -81,7 +82,8 @@ impl StaffApi {
     }
 }
 
-/// The staff routes; they answer 503 until a [`StaffApi`] is registered as app data.
+/// The staff routes; they answer 503 until a [`StaffApi`] or the server's `AppState` (with a
+/// loaded engine) is registered as app data.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/staff/customers/{id}", web::get().to(get_customer))
         .route("/api/v1/staff/customers/{id}/audit", web::get().to(get_customer_audit))
@@ -128,23 +130,33 @@ impl actix_web::ResponseError for StaffError {
     }
 }
 
-/// The staff state and the acting agent, or the error that refuses the request.
-fn authorized(request: &HttpRequest) -> Result<(&StaffApi, Actor), StaffError> {
-    let Some(staff) = request.app_data::<web::Data<StaffApi>>() else {
+/// The registry and the acting agent, or the error that refuses the request. The staff state
+/// is the `StaffApi` app data when registered, else it comes from the server's `AppState`
+/// (`staff.api_token` and the engine's registry, once the engine is loaded). The token is
+/// checked first, so an unauthorized caller learns nothing else.
+fn authorized(request: &HttpRequest) -> Result<(Arc<ActionRegistry>, Actor), StaffError> {
+    let unauthorized =
+        || StaffError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send Authorization: Bearer <staff.api_token>");
+    if let Some(staff) = request.app_data::<web::Data<StaffApi>>() {
+        let actor = staff.authorize(request).ok_or_else(unauthorized)?;
+        if let Some(registry) = &staff.registry {
+            return Ok((registry.clone(), actor));
+        }
+    }
+    let Some(state) = request.app_data::<web::Data<super::AppState>>() else {
         return Err(StaffError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "staff_api_unavailable",
             "the staff API is not configured",
         ));
     };
-    match staff.authorize(request) {
-        Some(actor) => Ok((staff.get_ref(), actor)),
-        None => Err(StaffError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send Authorization: Bearer <staff.api_token>",
-        )),
-    }
+    let token_only =
+        StaffApi { registry: None, api_token: state.settings.staff.api_token.clone(), session_check: None };
+    let actor = token_only.authorize(request).ok_or_else(unauthorized)?;
+    let engine = state.readiness.engine().ok_or_else(|| {
+        StaffError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the account system is still loading")
+    })?;
+    Ok((engine.registry().clone(), actor))
 }
 
 fn parse_customer_id(raw: &str) -> Result<CustomerId, StaffError> {
@@ -189,9 +201,9 @@ fn masked_customer(customer: &Customer) -> Value {
 }
 
 async fn get_customer(request: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, StaffError> {
-    let (staff, _agent) = authorized(&request)?;
+    let (registry, _agent) = authorized(&request)?;
     let customer_id = parse_customer_id(&path)?;
-    let store = staff.registry.store();
+    let store = registry.store();
     let read_failed = |e: AccountsError| StaffError::internal("reading a customer failed", &e);
     let customer = store.customer(&customer_id).map_err(read_failed)?.ok_or_else(|| unknown_customer(&customer_id))?;
     let mut lines = Vec::new();
@@ -207,9 +219,9 @@ async fn get_customer(request: HttpRequest, path: web::Path<String>) -> Result<H
 }
 
 async fn get_customer_audit(request: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, StaffError> {
-    let (staff, _agent) = authorized(&request)?;
+    let (registry, _agent) = authorized(&request)?;
     let customer_id = parse_customer_id(&path)?;
-    let store = staff.registry.store();
+    let store = registry.store();
     let read_failed = |e: AccountsError| StaffError::internal("reading the audit log failed", &e);
     store.customer(&customer_id).map_err(read_failed)?.ok_or_else(|| unknown_customer(&customer_id))?;
     let entries = store.audit_for_customer(&customer_id).map_err(read_failed)?;
@@ -221,7 +233,7 @@ async fn post_action(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, StaffError> {
-    let (staff, agent) = authorized(&request)?;
+    let (registry, agent) = authorized(&request)?;
     let bad_json = |message: String| StaffError::new(StatusCode::BAD_REQUEST, "bad_json", message);
     let mut args = if body.iter().all(u8::is_ascii_whitespace) {
         serde_json::Map::new()
@@ -241,7 +253,7 @@ async fn post_action(
     let action_request = ActionRequest::parse(&path, Value::Object(args)).map_err(error_for)?;
     let mut call = ActionCall::new(action_request, agent);
     call.idempotency_key = idempotency_key;
-    let outcome = staff.registry.run(call).await.map_err(error_for)?;
+    let outcome = registry.run(call).await.map_err(error_for)?;
     let mut response = HttpResponse::Ok();
     if outcome.replayed {
         response.insert_header(("Idempotent-Replayed", "true"));

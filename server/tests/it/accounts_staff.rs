@@ -227,3 +227,22 @@ async fn the_audit_log_names_the_agent() {
     let (status, _) = server.get("/api/v1/staff/customers/C9999/audit", Some(TOKEN)).await;
     assert_eq!(status, 404);
 }
+
+#[test]
+fn the_server_routes_staff_requests_through_the_token_check() {
+    // The shared server runs with the default settings: an empty `staff.api_token` disables
+    // the staff API, so every request is refused and no customer data comes back.
+    let app = super::support::shared();
+    for path in ["/api/v1/staff/customers/C2001", "/api/v1/staff/customers/C2001/audit"] {
+        let (status, body) = app.get(path);
+        assert_eq!(status, 401, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "unauthorized");
+        let response = super::support::client().get(app.url(path)).bearer_auth("").send().unwrap();
+        assert_eq!(response.status().as_u16(), 401);
+    }
+    let (status, body) = app.post_json(
+        "/api/v1/staff/actions/enable_roaming",
+        &json!({"customer_id": "C2005", "line_id": "L2006", "idempotency_key": "k"}),
+    );
+    assert_eq!(status, 401, "{body}");
+}
