@@ -10,7 +10,8 @@ use server::accounts::{
     ConfirmationToken, ConversationId, CustomerId, Error, IdempotencyKey, ImportMode, RegistryOptions, TAU2_TODAY,
 };
 
-pub const TAU2_DB: &str = include_str!("accounts_tau2_db.toml");
+/// The tau2-bench telecom database, read from the shared data next to the checkout.
+pub const TAU2_DB: &str = include_str!("../../../../shared/data/tau2-telecom/db.toml");
 
 pub fn tau2() -> AccountsData {
     AccountsData::from_toml_str(TAU2_DB).unwrap()

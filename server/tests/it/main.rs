@@ -5,4 +5,5 @@ mod accounts_crash;
 mod accounts_hooks;
 mod accounts_staff;
 mod api;
+mod dialogue;
 mod support;
