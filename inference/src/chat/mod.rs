@@ -360,8 +360,7 @@ impl ChatModel {
                 break StopReason::ContextFull;
             }
             let pass_started = Instant::now();
-            let input = Tensor::new(next_input.as_slice(), &self.device)?.unsqueeze(0)?;
-            let logits = self.weights.forward(&input, &mut cache)?.squeeze(0)?;
+            let logits = self.forward_chunked(&next_input, &mut cache)?;
             let logits = if options.repeat_penalty != 1.0 {
                 let start = all_tokens.len().saturating_sub(options.repeat_last_n);
                 candle_transformers::utils::apply_repeat_penalty(&logits, options.repeat_penalty, &all_tokens[start..])?
@@ -409,6 +408,22 @@ impl ChatModel {
         })
     }
 }
+
+impl ChatModel {
+    /// Runs `tokens` through the model in chunks of at most [`PREFILL_CHUNK_TOKENS`] (bounding the
+    /// memory of the attention scores for long prompts) and returns the last position's logits.
+    fn forward_chunked(&self, tokens: &[u32], cache: &mut quantized_llama::KvCache) -> Result<Tensor> {
+        let mut logits = None;
+        for chunk in tokens.chunks(PREFILL_CHUNK_TOKENS) {
+            let input = Tensor::new(chunk, &self.device)?.unsqueeze(0)?;
+            logits = Some(self.weights.forward(&input, cache)?.squeeze(0)?);
+        }
+        logits.ok_or_else(|| Error::InvalidInput("no tokens to process".to_owned()))
+    }
+}
+
+/// Prompts are processed in chunks of this many tokens.
+pub const PREFILL_CHUNK_TOKENS: usize = 512;
 
 #[cfg(test)]
 mod tests {

@@ -422,6 +422,110 @@ pub fn argmax(logits: &Tensor) -> Result<u32> {
 mod tests {
     use super::*;
 
+    /// A small model with random weights, stored as Q4_1 like the shipped model.
+    fn random_model(options: LoadOptions) -> Result<ModelWeights> {
+        let device = Device::Cpu;
+        let config = Config {
+            n_layer: 2,
+            n_head: 4,
+            n_kv_head: 2,
+            hidden_size: 64,
+            head_dim: 16,
+            rope_dim: 16,
+            rope_freq_base: 10_000.0,
+            rms_norm_eps: 1e-5,
+            context_length: 128,
+            vocab_size: 96,
+        };
+        let stored = |rows: usize, cols: usize| -> Result<QTensor> {
+            QTensor::quantize(&(Tensor::randn(0f32, 1.0, (rows, cols), &device)? * 0.2)?, GgmlDType::Q4_1)
+        };
+        let norm = || -> Result<RmsNorm> {
+            RmsNorm::from_qtensor(QTensor::quantize(&Tensor::ones(64, DType::F32, &device)?, GgmlDType::F32)?, 1e-5)
+        };
+        let (cos, sin) = rope_tables(&config, &device)?;
+        let layers = (0..config.n_layer)
+            .map(|_| {
+                Ok(Layer {
+                    attention_wq: Weight::new(stored(64, 64)?, options)?,
+                    attention_wk: Weight::new(stored(32, 64)?, options)?,
+                    attention_wv: Weight::new(stored(32, 64)?, options)?,
+                    attention_wo: Weight::new(stored(64, 64)?, options)?,
+                    attention_norm: norm()?,
+                    feed_forward_w1: Weight::new(stored(128, 64)?, options)?,
+                    feed_forward_w2: Weight::new(stored(64, 128)?, options)?,
+                    feed_forward_w3: Weight::new(stored(128, 64)?, options)?,
+                    ffn_norm: norm()?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ModelWeights {
+            tok_embeddings: Embedding::new(Tensor::randn(0f32, 1.0, (96, 64), &device)?, 64),
+            layers,
+            norm: norm()?,
+            output: matmul_weight(stored(96, 64)?, options.weight_format)?,
+            cos,
+            sin,
+            config,
+        })
+    }
+
+    fn max_difference(a: &Tensor, b: &Tensor) -> Result<f32> {
+        (a - b)?.abs()?.max_all()?.to_scalar::<f32>()
+    }
+
+    #[test]
+    fn cached_and_chunked_forward_passes_match_one_full_pass() -> Result<()> {
+        let model = random_model(LoadOptions { weight_format: WeightFormat::F32, dense_prefill: false })?;
+        let tokens: Vec<u32> = (0..12).map(|i| (i * 7 + 3) % 96).collect();
+        let all = Tensor::new(tokens.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
+        let mut cache = model.new_cache();
+        let full = model.forward(&all, &mut cache)?;
+        assert_eq!(cache.len(), 12);
+
+        // Two chunks, then the rest one token at a time.
+        let mut cache = model.new_cache();
+        model.forward(&all.narrow(1, 0, 5)?, &mut cache)?;
+        model.forward(&all.narrow(1, 5, 4)?, &mut cache)?;
+        let mut last = None;
+        for position in 9..12 {
+            last = Some(model.forward(&all.narrow(1, position, 1)?, &mut cache)?);
+        }
+        let difference = max_difference(&full, &last.unwrap())?;
+        assert!(difference < 1e-4, "incremental logits differ by {difference}");
+        Ok(())
+    }
+
+    #[test]
+    fn forward_rejects_positions_past_the_context() -> Result<()> {
+        let model = random_model(LoadOptions::default())?;
+        let mut cache = model.new_cache();
+        let too_many = Tensor::zeros((1, 129), DType::U32, &Device::Cpu)?;
+        assert!(model.forward(&too_many, &mut cache).is_err());
+        let none = Tensor::zeros((1, 0), DType::U32, &Device::Cpu)?;
+        assert!(model.forward(&none, &mut cache).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn every_weight_format_gives_finite_logits() -> Result<()> {
+        let tokens = Tensor::new(&[[5u32, 17, 42, 8, 77, 3]], &Device::Cpu)?;
+        for weight_format in WeightFormat::ALL {
+            for dense_prefill in [false, true] {
+                let model = random_model(LoadOptions { weight_format, dense_prefill })?;
+                let mut cache = model.new_cache();
+                let prompt_logits = model.forward(&tokens, &mut cache)?;
+                let step_logits =
+                    model.forward(&Tensor::new(&[[argmax(&prompt_logits)?]], &Device::Cpu)?, &mut cache)?;
+                for logits in [prompt_logits, step_logits] {
+                    assert_eq!(logits.dims(), &[1, 96]);
+                    assert!(logits.flatten_all()?.to_vec1::<f32>()?.iter().all(|x| x.is_finite()), "{weight_format:?}");
+                }
+            }
+        }
+        Ok(())
+    }
+
     #[test]
     fn weight_format_names_round_trip() {
         for format in WeightFormat::ALL {

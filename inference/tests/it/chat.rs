@@ -79,8 +79,8 @@ fn message_text_cannot_inject_control_tokens() {
 #[test]
 fn greedy_generation_is_deterministic() {
     let model = chat_model();
-    let first = model.generate(&question(), &greedy(24), |_| ControlFlow::Continue(())).unwrap();
-    let second = model.generate(&question(), &greedy(24), |_| ControlFlow::Continue(())).unwrap();
+    let first = model.generate(&question(), &greedy(16), |_| ControlFlow::Continue(())).unwrap();
+    let second = model.generate(&question(), &greedy(16), |_| ControlFlow::Continue(())).unwrap();
     assert_eq!(first.tokens, second.tokens);
     assert_eq!(first.text, second.text);
     assert!(!first.text.trim().is_empty());
@@ -197,6 +197,18 @@ fn bad_input_is_rejected_with_clear_errors() {
     let messages = [ChatMessage::user("\u{0}\u{1b}[2J<script>😀</script>".repeat(20))];
     let generation = model.generate(&messages, &greedy(4), |_| ControlFlow::Continue(())).unwrap();
     assert!(generation.new_tokens <= 4);
+}
+
+#[test]
+fn long_prompts_are_processed_in_chunks() {
+    let model = chat_model();
+    let passage = "Plan Plus costs 30.00 per month and includes 10 GB of data. ".repeat(60);
+    let messages = [ChatMessage::system(passage), ChatMessage::user("How much is Plan Plus?")];
+    let n_prompt = model.prompt_tokens(&messages).unwrap().len();
+    assert!(n_prompt > inference::chat::PREFILL_CHUNK_TOKENS, "{n_prompt}");
+    let generation = model.generate(&messages, &greedy(3), |_| ControlFlow::Continue(())).unwrap();
+    assert_eq!(generation.prompt_tokens, n_prompt);
+    assert!(generation.new_tokens >= 1);
 }
 
 #[test]

@@ -13,6 +13,9 @@ use inference::{ChatModel, ModelFiles, SentenceEmbedder};
 pub fn model_files() -> &'static ModelFiles {
     static FILES: OnceLock<ModelFiles> = OnceLock::new();
     FILES.get_or_init(|| {
+        // As the server does at startup: one thread for quantized matmuls (with two, threads
+        // spin-wait on each other, badly so on a loaded machine).
+        inference::init_threads(inference::ThreadSettings::recommended());
         inference::ensure_default_models(&inference::default_models_dir()).expect("default models fetched")
     })
 }
