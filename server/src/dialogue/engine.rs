@@ -196,6 +196,12 @@ impl Engine {
     }
 
     fn handle(&self, work: &mut Work<'_>, u: &Understanding) -> Result<(), EngineError> {
+        if work.state.awaiting.as_deref() == Some("csat") {
+            if let Some(score) = Engine::parse_csat(&u.text) {
+                self.log(work, vec![EventKind::Csat { score }])?;
+                return self.say(work, "csat_thanks");
+            }
+        }
         if work.state.handed_off && work.state.stack.is_empty() {
             self.say(work, "agent_is_handling")?;
             return Ok(());

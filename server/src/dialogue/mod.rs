@@ -4,6 +4,7 @@
 //! reply is appended too; the turn returned to the channel is built from what was logged.
 
 pub mod answer;
+pub mod assist;
 pub mod device;
 mod engine;
 pub mod facts;
