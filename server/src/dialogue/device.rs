@@ -64,6 +64,11 @@ pub fn switch_state(text: &str, names: &[&str]) -> Option<bool> {
             let start = search_from + found;
             let end = start + name.len();
             search_from = end;
+            // "No VPN is connected", "without data saver": a negation right before the name.
+            let last_word_before = text[..start].split_whitespace().last().unwrap_or("");
+            if matches!(last_word_before, "no" | "not" | "without") {
+                return Some(false);
+            }
             // The words right after the name, up to a separator, say its state ("Airplane mode: ON").
             let after: String = text[end..].chars().take(40).collect();
             let clause = after.split(['|', ',', ';', '.', '\n']).next().unwrap_or("");
