@@ -355,6 +355,19 @@ impl Engine {
                 )?;
                 self.drive(work, Step::Start)
             }
+            None if u.dont_know => {
+                // The customer can't tell which line: take the one the request most likely concerns.
+                let Some(line_id) = self.likely_line(work) else {
+                    self.say(work, "identification_failed")?;
+                    return self.end_all(work, EndOutcome::Failed);
+                };
+                self.log(
+                    work,
+                    vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: "line_id".into(), value: json!(line_id) }],
+                )?;
+                self.say(work, "line_guessed")?;
+                self.drive(work, Step::Start)
+            }
             None => {
                 let given = u.values().any(|v| matches!(v, EntityValue::PhoneNumber(_) | EntityValue::Id { .. }));
                 if given {
@@ -370,6 +383,27 @@ impl Engine {
                 self.repeat_question(work)
             }
         }
+    }
+
+    /// The customer's line a request most likely concerns: a suspended line for a flow that
+    /// prefers one, else a line with a problem (suspended, data used up), else the first active line.
+    fn likely_line(&self, work: &Work<'_>) -> Option<String> {
+        let facts = self.facts(work);
+        let lines = facts.lines();
+        let prefer =
+            work.state.frame().and_then(|frame| self.book.flow(&frame.flow)).and_then(|flow| flow.prefer_line.clone());
+        let suspended = |line: &&accounts::domain::Line| line.status() == accounts::domain::LineStatus::Suspended;
+        let used_up = |line: &&accounts::domain::Line| {
+            let limit = self.registry.store().plan(&line.plan_id).ok().flatten().map(|plan| plan.data_limit.to_gb());
+            limit.is_some_and(|limit| line.data_used.to_gb() >= limit + line.data_refuelled.to_gb())
+        };
+        let chosen = match prefer.as_deref() {
+            Some("suspended") => lines.iter().find(suspended),
+            _ => lines.iter().find(|line| suspended(line) || used_up(line)),
+        }
+        .or_else(|| lines.iter().find(|line| line.status() == accounts::domain::LineStatus::Active))
+        .or(lines.first());
+        chosen.map(|line| line.line_id.to_string())
     }
 
     fn on_device_answer(&self, work: &mut Work<'_>, u: &Understanding, tool: &str) -> Result<(), EngineError> {
