@@ -712,6 +712,8 @@ pub struct TurnView {
     pub pending_action: Option<PendingAction>,
     pub actions: Vec<ActionRun>,
     pub handoff: bool,
+    /// What the assistant understood (intent name and confidence), shown in transcripts only.
+    pub intent: Option<(String, f32)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -836,6 +838,9 @@ impl ScenarioResult {
             }
             if exchange.turn.handoff {
                 tags.push("handoff".to_string());
+            }
+            if let Some((intent, confidence)) = &exchange.turn.intent {
+                tags.push(format!("intent {intent} {confidence:.2}"));
             }
             if !tags.is_empty() {
                 writeln!(out, "               [{}]", tags.join("; ")).ok();

@@ -177,10 +177,16 @@ fn what_else_is_asked_once_then_the_conversation_ends() {
 fn a_handoff_ends_the_conversation() {
     let mut handoff = step("YOU ARE BEING TRANSFERRED TO A HUMAN AGENT. PLEASE HOLD ON.", Some("phone_number"));
     handoff.turn.handoff = true;
+    handoff.turn.intent = Some(("human_agent".into(), 0.9));
     let result = play("opening: hi\nexpect: {handoff: true}", vec![handoff, step("never", None)]);
     assert_eq!(result.exchanges.len(), 1);
     assert_eq!(result.end, EndReason::Handoff);
     assert!(result.passed, "{}", result.transcript());
+    assert!(
+        result.transcript().contains("[awaiting phone_number; handoff; intent human_agent 0.90]"),
+        "{}",
+        result.transcript()
+    );
 }
 
 #[test]

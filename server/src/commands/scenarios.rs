@@ -1,5 +1,250 @@
-//! `switchboard eval scenarios` (being written).
-use std::path::PathBuf;
-pub fn run(_: &crate::config::Settings, _: &[PathBuf], _: bool) -> anyhow::Result<()> {
-    anyhow::bail!("scenario evaluation is not built yet")
+//! `switchboard eval scenarios DIR... [--json]`: plays scenario files (`docs/scenarios.md`)
+//! against the real dialogue engine and checks what was done to the accounts and the phone.
+//!
+//! The models, the knowledge index and the intent model are loaded once; every scenario gets
+//! its own engine over a fresh temporary account store holding its accounts file, a fresh
+//! conversation store and a fixed business date: the scenario's `today:`, else the accounts
+//! file's `[meta] today`, else the tau2 policy's date (2025-02-25).
+//!
+//! Knowledge answers are extractive unless a chat model is configured explicitly
+//! (`models.chat_gguf`): the pinned default model would add seconds to every knowledge answer
+//! and its sentences are replaced by the extractive answer whenever the guardrail rejects
+//! them, so scenarios check the same facts faster without it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use evals::scenarios::{ActionRun, Assistant, AssistantError, PendingAction, Report, Scenario, TurnView};
+
+use crate::BadInput;
+use crate::accounts::{AccountStore, AccountsData, ActionRegistry, RegistryOptions, TAU2_TODAY};
+use crate::config::Settings;
+use crate::conversations::{Channel, ConversationStore};
+use crate::dialogue::models::{ChatBackend, IntentPredictor, SentenceEncoder};
+use crate::dialogue::{CustomerText, Engine, EngineParts, NoTokens, Retrieve};
+
+/// Runs the scenarios of `dirs`; exit status 1 when any fails, 2 on bad files.
+pub fn run(settings: &Settings, dirs: &[PathBuf], json: bool) -> anyhow::Result<()> {
+    let scenarios = load(dirs)?;
+    let loading = Instant::now();
+    let assistant = EngineAssistant::load(settings)?;
+    eprintln!(
+        "loaded the models, knowledge and intents in {:.1} s ({}); playing {} scenarios",
+        loading.elapsed().as_secs_f64(),
+        if assistant.has_chat() { "with the chat model" } else { "extractive answers, no chat model" },
+        scenarios.len()
+    );
+    let playing = Instant::now();
+    let report = evals::scenarios::run_all(&assistant, &scenarios, |result| {
+        let verdict = if result.passed { "ok  " } else { "FAIL" };
+        eprintln!("{verdict} {} ({} replies, {:.2} s)", result.name, result.exchanges.len(), result.seconds);
+    });
+    let latency = assistant.turn_latency();
+    // Transcripts of the failures; of the one scenario when only one was played.
+    let show_all = report.results.len() == 1;
+    for result in report.results.iter().filter(|result| show_all || !result.passed) {
+        if json {
+            eprintln!("{}", result.transcript());
+        } else {
+            println!("{}", result.transcript());
+        }
+    }
+    let timing = format!(
+        "{} scenarios in {:.1} s ({:.2} s per scenario); {} turns, p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms per turn",
+        report.results.len(),
+        playing.elapsed().as_secs_f64(),
+        playing.elapsed().as_secs_f64() / report.results.len().max(1) as f64,
+        latency.n_turns,
+        latency.p50_ms,
+        latency.p95_ms,
+        latency.max_ms,
+    );
+    if json {
+        eprint!("{}", report.summary());
+        eprintln!("{timing}");
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.summary());
+        println!("{timing}");
+    }
+    if report.n_failed() > 0 {
+        anyhow::bail!("{} of {} scenarios failed", report.n_failed(), report.results.len());
+    }
+    Ok(())
+}
+
+/// Loads the scenarios and the models and plays every scenario: what `run` and the
+/// integration test share.
+pub fn run_report(settings: &Settings, dirs: &[PathBuf]) -> anyhow::Result<Report> {
+    let scenarios = load(dirs)?;
+    let assistant = EngineAssistant::load(settings)?;
+    Ok(evals::scenarios::run_all(&assistant, &scenarios, |_| {}))
+}
+
+/// Reads and checks the scenario files and the accounts files they name (bad input: exit 2).
+pub fn load(dirs: &[PathBuf]) -> anyhow::Result<Vec<Scenario>> {
+    let one_line = |text: String| text.replace('\n', " ");
+    let scenarios = evals::scenarios::load_paths(dirs).map_err(|error| BadInput(one_line(error.to_string())))?;
+    let mut checked: BTreeMap<PathBuf, ()> = BTreeMap::new();
+    for scenario in &scenarios {
+        if checked.insert(scenario.accounts.clone(), ()).is_none() {
+            AccountsData::from_file(&scenario.accounts)
+                .map_err(|error| BadInput(one_line(format!("{}: accounts: {error}", scenario.file.display()))))?;
+        }
+        if let Some(today) = &scenario.today {
+            today.parse::<NaiveDate>().map_err(|error| {
+                BadInput(format!("{}: today: {today:?} is not a date: {error}", scenario.file.display()))
+            })?;
+        }
+    }
+    Ok(scenarios)
+}
+
+/// The business date of a scenario: its `today:`, else the accounts file's, else the tau2 date.
+pub fn business_date(scenario: &Scenario, data: &AccountsData) -> anyhow::Result<NaiveDate> {
+    match &scenario.today {
+        Some(today) => today.parse().with_context(|| format!("today: {today:?} is not a date")),
+        None => Ok(data.today.unwrap_or(TAU2_TODAY)),
+    }
+}
+
+/// The real engine as the scenario harness's assistant: models loaded once, a fresh engine
+/// over fresh stores per scenario.
+pub struct EngineAssistant {
+    settings: Settings,
+    encoder: Arc<inference::SentenceEmbedder>,
+    chat: Option<Arc<dyn ChatBackend>>,
+    knowledge: Arc<dyn Retrieve>,
+    intents: Arc<dyn IntentPredictor>,
+    book: prompts::FlowBook,
+    replies: prompts::Replies,
+    turn_ms: Mutex<Vec<f64>>,
+}
+
+/// One scenario's conversation.
+pub struct EngineSession {
+    engine: Engine,
+    conversation_id: String,
+}
+
+/// Per-turn time of the engine over the turns played so far.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TurnLatency {
+    pub n_turns: usize,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub max_ms: f64,
+}
+
+impl EngineAssistant {
+    /// Loads the encoder, the chat model when one is configured explicitly, the knowledge
+    /// index (ingesting `knowledge.dirs`) and the intent model (trained once, cached under the
+    /// data dir).
+    pub fn load(settings: &Settings) -> anyhow::Result<Self> {
+        let mut settings = settings.clone();
+        if settings.models.chat_gguf.is_none() {
+            settings.models.chat_disabled = true;
+        }
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
+        let paths = crate::app::resolve_models(&settings)?;
+        let encoder = crate::app::load_embedder(&paths.encoder_dir)?;
+        let chat = match &paths.chat_gguf {
+            Some(path) => Some(crate::app::load_chat(path)? as Arc<dyn ChatBackend>),
+            None => None,
+        };
+        let knowledge = crate::retrieval::open_and_ingest(&settings, encoder.clone())? as Arc<dyn Retrieve>;
+        let intents = crate::app::load_intents(&settings, encoder.clone())?;
+        Ok(Self {
+            book: prompts::telco_flows()?,
+            replies: prompts::telco_replies()?,
+            settings,
+            encoder,
+            chat,
+            knowledge,
+            intents,
+            turn_ms: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn has_chat(&self) -> bool {
+        self.chat.is_some()
+    }
+
+    /// The engine's time per turn over every turn played so far.
+    pub fn turn_latency(&self) -> TurnLatency {
+        let mut times = self.turn_ms.lock().map(|times| times.clone()).unwrap_or_default();
+        if times.is_empty() {
+            return TurnLatency::default();
+        }
+        times.sort_by(f64::total_cmp);
+        let at = |share: f64| times[((times.len() - 1) as f64 * share).round() as usize];
+        TurnLatency { n_turns: times.len(), p50_ms: at(0.5), p95_ms: at(0.95), max_ms: times[times.len() - 1] }
+    }
+
+    fn engine_for(&self, scenario: &Scenario, accounts_file: &Path) -> anyhow::Result<Engine> {
+        let data = AccountsData::from_file(accounts_file)?;
+        let today = business_date(scenario, &data)?;
+        let store = AccountStore::temporary_with(&data)?;
+        let registry =
+            Arc::new(ActionRegistry::new(store, RegistryOptions { today: Some(today), ..RegistryOptions::default() })?);
+        let db = sled::Config::new().temporary(true).open().context("opening a temporary conversation store")?;
+        let conversations = ConversationStore::open(&db)?;
+        let plans = registry
+            .store()
+            .plans()?
+            .into_iter()
+            .map(|plan| inference::entities::PlanCatalogEntry { plan_id: plan.plan_id.to_string(), name: plan.name })
+            .collect();
+        Ok(Engine::new(EngineParts {
+            encoder: self.encoder.clone() as Arc<dyn SentenceEncoder>,
+            chat: self.chat.clone(),
+            knowledge: self.knowledge.clone(),
+            intents: Some(self.intents.clone()),
+            entities: inference::entities::EntityExtractor::new(plans, today),
+            registry,
+            conversations,
+            book: self.book.clone(),
+            replies: self.replies.clone(),
+            settings: self.settings.dialogue.clone(),
+        }))
+    }
+}
+
+impl Assistant for EngineAssistant {
+    type Session = EngineSession;
+
+    fn start(&self, scenario: &Scenario, accounts_file: &Path) -> Result<EngineSession, AssistantError> {
+        let engine = self.engine_for(scenario, accounts_file)?;
+        let conversation = engine.conversations().create(Channel::Web, None).map_err(anyhow::Error::from)?;
+        Ok(EngineSession { engine, conversation_id: conversation.id })
+    }
+
+    fn respond(&self, session: &mut EngineSession, text: &str) -> Result<TurnView, AssistantError> {
+        let text = CustomerText::parse(text)?;
+        let (turn, times) = session.engine.respond(&session.conversation_id, &text, &NoTokens)?;
+        if let Ok(mut turn_ms) = self.turn_ms.lock() {
+            turn_ms.push(times.total_ms);
+        }
+        Ok(TurnView {
+            reply: turn.reply,
+            awaiting: turn.awaiting,
+            pending_action: turn.pending_action.map(|pending| PendingAction { name: pending.name, args: pending.args }),
+            actions: turn
+                .actions
+                .into_iter()
+                .map(|action| ActionRun { name: action.name, args: action.args, status: action.status })
+                .collect(),
+            handoff: turn.handoff,
+            intent: turn.intent.map(|intent| (intent.name, intent.confidence)),
+        })
+    }
+
+    fn read_path(&self, session: &EngineSession, path: &str) -> Result<Option<serde_json::Value>, AssistantError> {
+        Ok(session.engine.registry().store().read_path(path)?)
+    }
 }

@@ -6,4 +6,5 @@ mod accounts_hooks;
 mod accounts_staff;
 mod api;
 mod dialogue;
+mod scenarios;
 mod support;
