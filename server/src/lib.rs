@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod channels;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -8,6 +8,7 @@ use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 
 use crate::app;
+use crate::channels::{Channels, EngineHandle};
 use crate::config::Settings;
 use crate::http::{self, AppState};
 
@@ -24,6 +25,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
 pub struct Running {
     pub addr: std::net::SocketAddr,
     pub state: web::Data<AppState>,
+    pub channels: web::Data<Channels>,
     pub handle: actix_web::dev::ServerHandle,
     pub server: actix_web::dev::Server,
 }
@@ -33,11 +35,16 @@ pub struct Running {
 pub fn start(settings: Settings, listener: TcpListener) -> anyhow::Result<Running> {
     let state = web::Data::new(app::open_state(settings)?);
     app::load_in_background(state.clone().into_inner());
+    let engine_state = state.clone();
+    let engine: EngineHandle = Arc::new(move || engine_state.readiness.engine().cloned());
+    let channels = web::Data::new(Channels::start(&state.settings, &state.db, &state.conversations, engine)?);
     let addr = listener.local_addr()?;
     let server_state = state.clone();
+    let server_channels = channels.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(server_state.clone())
+            .app_data(server_channels.clone())
             .wrap(http::cors(&server_state.settings))
             .wrap(middleware::Logger::new("%r %s %Dms").log_target("switchboard::http"))
             .configure(http::configure)
@@ -46,7 +53,7 @@ pub fn start(settings: Settings, listener: TcpListener) -> anyhow::Result<Runnin
     .listen(listener)?
     .run();
     tracing::info!(%addr, "listening");
-    Ok(Running { addr, state, handle: server.handle(), server })
+    Ok(Running { addr, state, channels, handle: server.handle(), server })
 }
 
 /// For tests and tools: the settings' engine, loaded in this thread.

@@ -1,18 +1,22 @@
 //! The HTTP layer: a shell over engine functions. Handlers convert the request, call one
 //! engine function (off the async workers when it is CPU-bound), and convert the result.
 
+pub mod api;
 pub mod error;
+pub mod openapi;
 pub mod staff;
+pub mod stream;
+pub mod whatsapp;
+pub mod widget;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::config::Settings;
-use crate::conversations::{Channel, ConversationStore, EventKind};
-use crate::dialogue::{CustomerText, Engine, NoTokens};
+use crate::conversations::ConversationStore;
+use crate::dialogue::Engine;
 pub use error::ApiError;
 
 /// Largest request body the API reads (bigger ones are refused before parsing).
@@ -74,9 +78,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(get_healthz))
         .route("/readyz", web::get().to(get_readyz))
         .route("/metrics", web::get().to(get_metrics))
-        .route("/api/v1/conversations", web::post().to(post_conversation))
-        .route("/api/v1/conversations/{id}", web::get().to(get_conversation))
-        .route("/api/v1/conversations/{id}/messages", web::post().to(post_message))
+        .configure(api::configure)
+        .configure(stream::configure)
+        .configure(openapi::configure)
+        .configure(widget::configure)
+        .configure(whatsapp::configure)
         .configure(staff::configure)
         .default_service(web::to(not_found));
 }
@@ -109,92 +115,6 @@ async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
         None => json!({"status": "loading", "stage": state.readiness.stage()}),
     };
     HttpResponse::ServiceUnavailable().json(body)
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewConversation {
-    channel: Option<String>,
-}
-
-async fn post_conversation(
-    state: web::Data<AppState>,
-    body: Option<web::Json<NewConversation>>,
-) -> Result<HttpResponse, ApiError> {
-    let request = body.map(web::Json::into_inner).unwrap_or_default();
-    let channel = match request.channel.as_deref() {
-        None => Channel::Web,
-        Some(raw) => Channel::parse(raw).filter(|c| matches!(c, Channel::Web | Channel::Api)).ok_or_else(|| {
-            ApiError::bad_request("bad_channel", format!("unknown channel {raw:?}; use \"web\" or \"api\""))
-        })?,
-    };
-    let conversations = state.conversations.clone();
-    let conversation =
-        web::block(move || conversations.create(channel, None)).await.map_err(|_| ApiError::internal())??;
-    Ok(HttpResponse::Ok().json(json!({"id": conversation.id})))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MessageIn {
-    text: String,
-}
-
-async fn post_message(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    body: web::Json<MessageIn>,
-) -> Result<HttpResponse, ApiError> {
-    let conversation_id = path.into_inner();
-    let text = CustomerText::parse(body.into_inner().text)?;
-    if !state.conversations.exists(&conversation_id)? {
-        return Err(ApiError::not_found(format!("conversation {conversation_id} not found")));
-    }
-    let engine = state.engine()?;
-    let span = tracing::info_span!("turn", conversation_id = %conversation_id);
-    let (turn, _times) = web::block(move || {
-        let _entered = span.enter();
-        engine.respond(&conversation_id, &text, &NoTokens)
-    })
-    .await
-    .map_err(|_| ApiError::internal())??;
-    Ok(HttpResponse::Ok().json(turn))
-}
-
-async fn get_conversation(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let conversation = state.conversations.get(&id)?;
-    let events = state.conversations.events(&id)?;
-    let mut messages = Vec::new();
-    let mut actions = Vec::new();
-    for event in &events {
-        match &event.kind {
-            EventKind::MessageIn { text } => messages.push(json!({"role": "customer", "text": text, "at": event.at})),
-            EventKind::Reply { text, turn } => {
-                messages.push(json!({"role": "assistant", "text": text, "at": event.at, "turn": turn}))
-            }
-            EventKind::AgentMessage { agent, text } => {
-                messages.push(json!({"role": "agent", "agent": agent, "text": text, "at": event.at}))
-            }
-            EventKind::ActionDone { action, args, .. } => {
-                actions.push(json!({"name": action, "args": args, "status": "done", "at": event.at}))
-            }
-            EventKind::ActionRefused { action, args, reason, .. } => actions
-                .push(json!({"name": action, "args": args, "status": "refused", "reason": reason, "at": event.at})),
-            _ => {}
-        }
-    }
-    let body: Value = json!({
-        "id": conversation.id,
-        "channel": conversation.channel.as_str(),
-        "status": conversation.status.as_str(),
-        "created_at": conversation.created_at,
-        "updated_at": conversation.updated_at,
-        "customer": conversation.customer_id.as_ref().map(|id| json!({"id": id})),
-        "messages": messages,
-        "actions": actions,
-    });
-    Ok(HttpResponse::Ok().json(body))
 }
 
 /// CORS for the widget's host pages (`server.cors_origins`; `*` allows any origin).
