@@ -83,10 +83,8 @@ pub(crate) fn find_full_names(text: &str) -> Vec<Entity> {
 /// Reads a full name from a reply to "what is your full name?": an introduction ("my name is
 /// ..."), or a message that is only two to four name words. Returns the name title-cased.
 pub fn parse_full_name(text: &str) -> Option<String> {
-    if let Some(entity) = find_full_names(text).into_iter().next() {
-        if let EntityValue::FullName(name) = entity.value {
-            return Some(name);
-        }
+    if let Some(EntityValue::FullName(name)) = find_full_names(text).into_iter().next().map(|entity| entity.value) {
+        return Some(name);
     }
     let trimmed = text.trim().trim_end_matches(['.', '!']);
     let words: Vec<&str> = trimmed.split_whitespace().collect();
