@@ -566,6 +566,9 @@
           if (turn) {
             renderTurn(turn);
           }
+          // Shown already (from the stream) or empty (a human agent holds the conversation).
+          hideTyping();
+          finishBusy();
         },
         function (error) {
           if (error && error.status === 404) {

@@ -396,11 +396,24 @@ pub async fn post_message(
     let conversation = state.conversations.get(&conversation_id)?;
     let events = state.conversations.events(&conversation_id)?;
     let mut out = TurnOut::from(turn).with_choices(Some(&engine), conversation.customer_id.as_deref());
-    out.seq = events.iter().rev().find(|e| matches!(e.kind, EventKind::Reply { .. })).map(|e| e.seq);
+    out.seq = reply_seq_of_last_message(&events);
     if let Some(resends) = &resends {
         resends.answered(&out);
     }
     Ok(HttpResponse::Ok().json(out))
+}
+
+/// The sequence number of the reply to the customer's last message, if it was answered (a
+/// conversation held by a human agent logs no reply).
+fn reply_seq_of_last_message(events: &[Event]) -> Option<u64> {
+    for event in events.iter().rev() {
+        match event.kind {
+            EventKind::Reply { .. } => return Some(event.seq),
+            EventKind::MessageIn { .. } => return None,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The conversation: messages, state, customer (masked) and actions.
@@ -636,6 +649,17 @@ mod tests {
         assert_eq!(mask_name("Mei"), "Mei");
         assert_eq!(mask_name("Anna Maria van der Berg"), "Anna B.");
         assert_eq!(mask_name(""), "");
+    }
+
+    #[test]
+    fn the_reply_seq_is_the_answer_to_the_last_message_only() {
+        let event = |seq: u64, kind: EventKind| Event { seq, at: Utc::now(), kind };
+        let message = |seq| event(seq, EventKind::MessageIn { text: "hi".into() });
+        let reply = |seq| event(seq, EventKind::Reply { text: "hello".into(), turn: Value::Null });
+        let note = |seq| event(seq, EventKind::Note { text: "x".into() });
+        assert_eq!(reply_seq_of_last_message(&[message(0), reply(1), note(2)]), Some(1));
+        assert_eq!(reply_seq_of_last_message(&[message(0), reply(1), message(2)]), None);
+        assert_eq!(reply_seq_of_last_message(&[]), None);
     }
 
     #[test]

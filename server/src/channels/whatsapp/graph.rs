@@ -303,6 +303,66 @@ mod tests {
         assert_eq!(message["template"]["language"]["code"], "en_US");
     }
 
+    /// A peer that drops the first connection, answers 500 to the second, then 200 (or
+    /// always 400): what `send` sees on the wire.
+    fn flaky_peer(always_400: bool) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v21.0", listener.local_addr().unwrap());
+        let n_connections = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = n_connections.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                if n == 0 && !always_400 {
+                    drop(stream); // a dropped connection
+                    continue;
+                }
+                let mut buffer = [0u8; 8192];
+                let _ = stream.read(&mut buffer);
+                let (status, body) = match (always_400, n) {
+                    (true, _) => ("400 Bad Request", r#"{"error":{"code":100}}"#),
+                    (false, 1) => ("500 Internal Server Error", "{}"),
+                    _ => ("200 OK", r#"{"messages":[{"id":"wamid.ok"}]}"#),
+                };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes());
+            }
+        });
+        (url, n_connections)
+    }
+
+    #[tokio::test]
+    async fn network_failures_and_5xx_are_retried_4xx_is_not() {
+        use std::sync::atomic::Ordering;
+        let message = text_messages("1", "hello").remove(0);
+        let (url, n_connections) = flaky_peer(false);
+        let mut client = GraphClient::new(&url, "123", Secret::new("token"));
+        client.first_backoff = Duration::from_millis(10);
+        assert_eq!(client.send(&message).await.unwrap().as_deref(), Some("wamid.ok"));
+        assert_eq!(n_connections.load(Ordering::SeqCst), 3, "dropped, 500, then 200");
+
+        let (url, n_connections) = flaky_peer(true);
+        let mut client = GraphClient::new(&url, "123", Secret::new("token"));
+        client.first_backoff = Duration::from_millis(10);
+        let error = client.send(&message).await.unwrap_err();
+        assert!(matches!(error, SendError::Refused { status: 400, .. }), "{error}");
+        assert_eq!(n_connections.load(Ordering::SeqCst), 1);
+
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", dead.local_addr().unwrap());
+        drop(dead);
+        let mut client = GraphClient::new(&url, "123", Secret::new("token"));
+        client.first_backoff = Duration::from_millis(1);
+        let error = client.send(&message).await.unwrap_err();
+        assert!(matches!(error, SendError::Unavailable { n_attempts: 4, .. }), "{error}");
+    }
+
     #[test]
     fn an_unconfigured_client_does_not_send() {
         assert!(!GraphClient::new("https://example.invalid", "", Secret::new("t")).is_configured());
