@@ -211,6 +211,14 @@ impl ActionRegistry {
         Context { today, now: today.and_time(Local::now().time()), actor }
     }
 
+    /// Checks what an action would do, without doing it: the policy runs on the current
+    /// records in a transaction that is always rolled back. `Ok(Err(refusal))` when the policy
+    /// would refuse. The dialogue uses it before asking the customer to confirm a change.
+    pub fn check(&self, actor: &Actor, request: &ActionRequest) -> Result<Result<ActionOutput, Refusal>> {
+        let ctx = self.context(actor);
+        self.dry_run(&ctx, request)
+    }
+
     /// Runs one action; see the module docs for the order of checks. A refusal is
     /// `Err(Error::Refused(reason))`.
     pub async fn run(&self, call: ActionCall) -> Result<ActionOutcome> {

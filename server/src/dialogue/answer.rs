@@ -331,7 +331,9 @@ pub fn answer_units(text: &str) -> Vec<String> {
         let content = trimmed.trim_start_matches(['-', '*', '+', '>']).trim();
         let content = content.replace("**", "").replace('`', "");
         for sentence in split_sentences(&content) {
-            if sentence.split_whitespace().count() >= 3 {
+            // Short fragments ("Compared with other plans.") say nothing on their own.
+            let n_words = sentence.split_whitespace().count();
+            if n_words >= 5 || (n_words >= 3 && sentence.chars().any(|c| c.is_ascii_digit())) {
                 units.push(sentence);
             }
         }

@@ -87,6 +87,17 @@ pub fn switch_state(text: &str, names: &[&str]) -> Option<bool> {
 }
 
 fn state_in(clause: &str) -> Option<bool> {
+    // "Mobile Data Enabled: No", "data_enabled = False": the value after the separator decides.
+    if let Some(idx) = clause.find([':', '=']) {
+        let value = &clause[idx + 1..];
+        if let Some(state) = plain_state(value) {
+            return Some(state);
+        }
+    }
+    plain_state(clause)
+}
+
+fn plain_state(clause: &str) -> Option<bool> {
     let negative = NEGATIVE.find(clause).map(|m| m.start());
     let positive = POSITIVE.find(clause).map(|m| m.start());
     match (negative, positive) {
@@ -111,10 +122,15 @@ fn status_bar(text: &str) -> &'static str {
         return "airplane";
     }
     static NO_SIGNAL: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"no (signal|service|bars|network|connection|reception)|emergency calls? only|sos only|0 bars|zero bars|searching|📵|not connected|x over|signal: none|signal strength: none").unwrap()
+        Regex::new(r"no (signal|service|bars|network|reception)|emergency calls? only|sos only|\b0 bars|zero bars|searching|x over|signal: none|signal strength: none").unwrap()
     });
     if NO_SIGNAL.is_match(text) {
         return "no_signal";
+    }
+    static DATA_OFF: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"data (disabled|off)|mobile data: off|no data icon").unwrap());
+    if DATA_OFF.is_match(text) {
+        return "data_off";
     }
     static SIGNAL: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"\b([1-5] bars?|bars|full signal|signal|lte|5g|4g|3g|2g|excellent|good|fair|poor|connected|📶)")
@@ -147,9 +163,12 @@ fn sim_status(text: &str) -> &'static str {
 
 fn speed(text: &str) -> &'static str {
     static NO_CONNECTION: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"no (connection|internet|data|network|service|signal)|not connected|fail|unable|can'?t connect|cannot connect|could not|couldn'?t|offline|0(\.0+)? ?mbps|timed? ?out|no result|unavailable").unwrap()
+        Regex::new(r"no (connection|internet|data|network|service|signal)|not connected|fail|unable|can'?t connect|cannot connect|could not|couldn'?t|offline|timed? ?out|no result|unavailable").unwrap()
     });
-    if NO_CONNECTION.is_match(text) {
+    static SPEED_VALUE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(\d+(?:\.\d+)?) ?[mk]bps").unwrap());
+    let zero_speed =
+        SPEED_VALUE.captures(text).and_then(|c| c[1].parse::<f64>().ok()).is_some_and(|value| value == 0.0);
+    if NO_CONNECTION.is_match(text) || zero_speed {
         return "no_connection";
     }
     static NOT_EXCELLENT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"not (excellent|great|fast)").unwrap());
@@ -247,6 +266,8 @@ mod tests {
         check("check_status_bar", None, "4 bars, LTE", "ok");
         check("check_status_bar", None, "📶 Excellent | 5G | Battery 80%", "ok");
         check("check_status_bar", None, "I don't know", UNCLEAR);
+        check("check_status_bar", None, "Status Bar: 📶⁴ Excellent | 5G | 📵 Data Disabled | 🔋 80%", "data_off");
+        check("check_status_bar", None, "Status Bar: 📶⁴ Excellent | 5G | 📱 Data Enabled | 🔋 80%", "ok");
     }
 
     #[test]
@@ -259,6 +280,11 @@ mod tests {
         check("check_network_status", Some("data_roaming"), "roaming is enabled", "on");
         check("check_network_status", Some("mobile_data"), "mobile data is turned off", "off");
         check("check_network_status", Some("mobile_data"), "data_enabled = False", "off");
+        let tau2 = "Airplane Mode: OFF\nSIM Card Status: active\nMobile Data Enabled: No\nData Roaming Enabled: No";
+        check("check_network_status", Some("mobile_data"), tau2, "off");
+        check("check_network_status", Some("data_roaming"), tau2, "off");
+        check("check_network_status", Some("airplane_mode"), tau2, "off");
+        check("check_network_status", Some("data_roaming"), "Data Roaming Enabled: Yes", "on");
     }
 
     #[test]
@@ -272,6 +298,14 @@ mod tests {
         check("run_speed_test", None, "Download speed: Poor (1.2 Mbps)", "slow");
         check("run_speed_test", None, "it's good but not excellent", "slow");
         check("run_speed_test", None, "Speed test: very poor", "slow");
+        check("run_speed_test", None, "It says Excellent, about 280 Mbps.", "excellent");
+        check(
+            "run_speed_test",
+            None,
+            "Speed Test Result: 275.00 Mbps (Excellent). Connection is very fast.",
+            "excellent",
+        );
+        check("run_speed_test", None, "0 Mbps", "no_connection");
     }
 
     #[test]

@@ -36,7 +36,7 @@ const INFO_INTENTS: &[&str] = &[
     "cancel_line",
 ];
 /// Below this confidence an intent does not start a flow.
-const FLOW_CONFIDENCE: f32 = 0.45;
+const FLOW_CONFIDENCE: f32 = 0.3;
 /// Most nodes one turn may pass through (a guard against loops in a flow file).
 const MAX_STEPS_PER_TURN: usize = 64;
 /// Times one node may be entered in a flow before the flow gives up.
@@ -168,11 +168,27 @@ impl Engine {
     pub fn understand(&self, text: &str) -> anyhow::Result<Understanding> {
         let embedding =
             self.encoder.embed(&[text])?.pop().ok_or_else(|| anyhow::anyhow!("the encoder returned no embedding"))?;
+        let entities = self.entities.extract(text);
         let intent = match &self.intents {
-            Some(intents) => Some(intents.predict(text, &embedding)?),
+            Some(intents) => {
+                let mut intent = intents.predict(text, &embedding)?;
+                // "whats my balance? customer id C1001": the identity part hides the request.
+                if IDENTITY_INTENTS.contains(&intent.0.as_str())
+                    && let Some(request) = without_identity(text, &entities)
+                {
+                    let request_embedding = self.encoder.embed(&[&request])?.pop().unwrap_or_default();
+                    let second = intents.predict(&request, &request_embedding)?;
+                    if !IDENTITY_INTENTS.contains(&second.0.as_str()) && second.0 != "out_of_scope" {
+                        intent = second;
+                    }
+                }
+                if HUMAN_REQUEST.is_match(&text.to_lowercase()) {
+                    intent = ("human_agent".to_string(), intent.1.max(0.9));
+                }
+                Some(intent)
+            }
             None => None,
         };
-        let entities = self.entities.extract(text);
         let yes_no = entities.iter().find_map(|entity| match entity.value {
             EntityValue::YesNo(answer) => Some(answer),
             _ => None,
@@ -246,7 +262,7 @@ impl Engine {
         match u.yes_no {
             Some(true) if corrections.is_empty() => {
                 self.log(work, vec![EventKind::ConfirmationGiven { action: pending.action.clone(), accepted: true }])?;
-                if pending.action == "transfer_to_human_agents" && work.state.stack.is_empty() {
+                if pending.action == "transfer_to_human_agents" {
                     return self.hand_off(
                         work,
                         "the customer asked for a person after repeated misunderstandings",
@@ -442,6 +458,7 @@ impl Engine {
                 let mut fills = vec![(slot.to_string(), value)];
                 fills.extend(self.slot_values_for_flow(work, u).into_iter().filter(|(name, _)| name != slot));
                 self.fill_slots(work, fills)?;
+                self.answer_side_question(work, u)?;
                 self.drive(work, Step::Advance(None))
             }
             None if u.dont_know && self.book.slots.get(slot).is_some_and(|def| def.optional) => {
@@ -490,6 +507,12 @@ impl Engine {
                 self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot, value }])?;
             }
         }
+        let mentions_a_plan = u.values().any(|value| matches!(value, EntityValue::Plan { .. }));
+        let intent = match intent.as_deref() {
+            // "What plans do you have?": the catalogue answers it best.
+            Some("plan_info") if !mentions_a_plan => Some("compare_plans".to_string()),
+            _ => intent,
+        };
         if let Some(intent) = intent.as_deref() {
             if let Some(flow) = self.book.flow_for_intent(intent) {
                 if !work.state.stack.is_empty() {
@@ -547,9 +570,17 @@ impl Engine {
                 },
                 Step::Advance(outcome) => {
                     let current = frame.node.clone().unwrap_or_else(|| flow.first().id.clone());
-                    match next_node(flow, &current, outcome.as_deref()) {
-                        Some(next) => Step::Enter(next),
-                        None => Step::End(EndOutcome::Failed),
+                    let mapped = flow.node(&current).is_some_and(|(_, node)| {
+                        outcome.as_deref().is_some_and(|o| node.on.contains_key(o)) || node.on.contains_key("*")
+                    });
+                    match (outcome.as_deref(), mapped) {
+                        // A refusal or a no ends the flow unless the flow says where to go.
+                        (Some("refused"), false) => Step::End(EndOutcome::Refused),
+                        (Some("declined"), false) => Step::End(EndOutcome::Cancelled),
+                        _ => match next_node(flow, &current, outcome.as_deref()) {
+                            Some(next) => Step::Enter(next),
+                            None => Step::End(EndOutcome::Failed),
+                        },
                     }
                 }
                 Step::End(outcome) => match self.end_flow(work, outcome)? {
@@ -613,6 +644,36 @@ impl Engine {
                         return Ok(Some(Step::End(EndOutcome::Failed)));
                     }
                 };
+                // Ask only for what the policy allows: a refusal is explained now, not after a yes.
+                let actor = self.actor(work)?;
+                match self.registry.check(&actor, &request) {
+                    Ok(Ok(preview)) => {
+                        if let Value::Object(fields) = preview.to_json() {
+                            for (name, value) in fields {
+                                let text = match value {
+                                    Value::String(text) => text,
+                                    other => other.to_string(),
+                                };
+                                work.extra.insert(format!("preview_{name}"), text);
+                            }
+                        }
+                    }
+                    Ok(Err(refusal)) => {
+                        work.extra.insert("refusal".into(), refusal.customer_message());
+                        self.log(
+                            work,
+                            vec![EventKind::ActionRefused {
+                                action: action.to_string(),
+                                args: args.clone(),
+                                code: refusal.code().to_string(),
+                                reason: refusal.customer_message(),
+                            }],
+                        )?;
+                        self.say(work, "refused")?;
+                        return Ok(Some(Step::Advance(Some("refused".into()))));
+                    }
+                    Err(error) => tracing::warn!(%error, action, "dry run failed; asking anyway"),
+                }
                 let token = self.registry.confirm(&conversation_id(work)?, &request);
                 self.log(
                     work,
@@ -887,13 +948,7 @@ impl Engine {
         token: Option<String>,
     ) -> Result<String, EngineError> {
         let started = Instant::now();
-        let actor = match &work.state.customer {
-            Some(customer) if customer.verified => match CustomerId::parse(customer.customer_id.clone()) {
-                Ok(id) => Actor::customer(id, conversation_id(work)?),
-                Err(_) => Actor::System,
-            },
-            _ => Actor::System,
-        };
+        let actor = self.actor(work)?;
         let actor_label = match &actor {
             Actor::Customer { customer_id, .. } => format!("customer:{customer_id}"),
             Actor::Agent { name } => format!("agent:{name}"),
@@ -953,6 +1008,17 @@ impl Engine {
         }
     }
 
+    /// Who acts: the verified customer of the conversation, else Switchboard itself (look-ups).
+    fn actor(&self, work: &Work<'_>) -> Result<Actor, EngineError> {
+        Ok(match &work.state.customer {
+            Some(customer) if customer.verified => match CustomerId::parse(customer.customer_id.clone()) {
+                Ok(id) => Actor::customer(id, conversation_id(work)?),
+                Err(_) => Actor::System,
+            },
+            _ => Actor::System,
+        })
+    }
+
     fn hand_off(&self, work: &mut Work<'_>, reason: &str, template: &str) -> Result<(), EngineError> {
         let summary = self.handoff_summary(work);
         let mut args = json!({"summary": summary});
@@ -983,8 +1049,26 @@ impl Engine {
 
     /// Answers from the knowledge base; `false` when nothing relevant was found.
     fn answer_from_knowledge(&self, work: &mut Work<'_>, u: &Understanding) -> Result<bool, EngineError> {
+        self.answer_text(work, &u.text, &u.embedding)
+    }
+
+    /// Answers a question sentence that came with an answer ("Does it roll over? Anyway, 1 GB").
+    fn answer_side_question(&self, work: &mut Work<'_>, u: &Understanding) -> Result<(), EngineError> {
+        let sentences = super::guardrail::split_sentences(&u.text);
+        if sentences.len() < 2 {
+            return Ok(());
+        }
+        let question = sentences.iter().find(|s| s.ends_with('?') && s.split_whitespace().count() >= 3);
+        if let Some(question) = question {
+            let embedding = self.encoder.embed(&[question])?.pop().unwrap_or_default();
+            self.answer_text(work, question, &embedding)?;
+        }
+        Ok(())
+    }
+
+    fn answer_text(&self, work: &mut Work<'_>, text: &str, embedding: &[f32]) -> Result<bool, EngineError> {
         let started = Instant::now();
-        let passages: Vec<Passage> = self.knowledge.retrieve(&u.text, &u.embedding, self.settings.top_k)?;
+        let passages: Vec<Passage> = self.knowledge.retrieve(text, embedding, self.settings.top_k)?;
         work.times.retrieval_ms += ms(started);
         let relevant =
             passages.first().is_some_and(|p| p.vector_similarity.unwrap_or(1.0) >= self.settings.min_similarity);
@@ -999,8 +1083,8 @@ impl Engine {
         let answer = self.answerer.answer(
             self.encoder.as_ref(),
             self.chat.as_deref(),
-            &u.text,
-            &u.embedding,
+            text,
+            embedding,
             &passages,
             &account_evidence,
             &self.plan_names,
@@ -1098,7 +1182,14 @@ impl Engine {
 
     pub(super) fn say(&self, work: &mut Work<'_>, template: &str) -> Result<(), EngineError> {
         let facts = self.facts(work);
-        let text = self.replies.render(template, &|name| facts.fact(name)).map_err(|error| anyhow::anyhow!(error))?;
+        let text = match self.replies.render(template, &|name| facts.fact(name)) {
+            Ok(text) => text,
+            Err(error) => {
+                // A fact missing here is a flow bug; the customer gets a safe sentence instead.
+                tracing::error!(%error, template, "reply template could not be filled");
+                self.replies.render("flow_gave_up", &|name| facts.fact(name)).map_err(|error| anyhow::anyhow!(error))?
+            }
+        };
         drop(facts);
         if !text.trim().is_empty() {
             work.parts.push(text.trim().to_string());
@@ -1238,12 +1329,20 @@ impl Engine {
 
     fn entity_for_slot(&self, work: &Work<'_>, u: &Understanding, slot: &str) -> Option<Value> {
         let _ = work;
-        u.values().find_map(|value| match (slot, value) {
-            ("data_gb", EntityValue::DataAmount(amount)) => Some(json!(amount.gigabytes())),
-            ("plan", EntityValue::Plan { plan_id, .. }) => Some(json!(plan_id)),
-            ("bill_id", EntityValue::Id { kind: IdKind::Bill, id }) => Some(json!(id)),
-            _ => None,
-        })
+        let candidates: Vec<(usize, Value)> = u
+            .entities
+            .iter()
+            .filter_map(|entity| {
+                let value = match (slot, &entity.value) {
+                    ("data_gb", EntityValue::DataAmount(amount)) => json!(amount.gigabytes()),
+                    ("plan", EntityValue::Plan { plan_id, .. }) => json!(plan_id),
+                    ("bill_id", EntityValue::Id { kind: IdKind::Bill, id }) => json!(id),
+                    _ => return None,
+                };
+                Some((entity.start, value))
+            })
+            .collect();
+        choose_value(&u.text, candidates)
     }
 
     /// Identifying values in the message (phone number, customer id, name, date of birth).
@@ -1283,6 +1382,28 @@ impl Engine {
         Ok(Value::Object(args))
     }
 }
+
+/// One of several values for a slot in a message: the first, unless the customer corrects
+/// themselves ("2 GB... sorry, no, 1 GB, not 2"): then the last one not preceded by "not".
+fn choose_value(text: &str, candidates: Vec<(usize, Value)>) -> Option<Value> {
+    if candidates.len() <= 1 {
+        return candidates.into_iter().next().map(|(_, value)| value);
+    }
+    let lower = text.to_lowercase();
+    if !CORRECTION.is_match(&lower) {
+        return candidates.into_iter().next().map(|(_, value)| value);
+    }
+    let negated = |start: usize| {
+        let before = lower[..start.min(lower.len())].trim_end();
+        before.ends_with(" not") || before.ends_with("instead of") || before.ends_with("rather than")
+    };
+    let last = candidates.last().map(|(_, value)| value.clone());
+    candidates.into_iter().rev().find(|(start, _)| !negated(*start)).map(|(_, value)| value).or(last)
+}
+
+static CORRECTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(no|not|sorry|actually|i mean|make (it|that)|instead|rather|wait|change (it|that) to)\b").unwrap()
+});
 
 /// The next node after `current` for `outcome`.
 fn next_node(flow: &Flow, current: &str, outcome: Option<&str>) -> Option<String> {
@@ -1348,6 +1469,37 @@ fn is_gibberish(text: &str) -> bool {
     words.len() <= 3 && vowel_less == words.len() && !words.is_empty()
 }
 
+/// Intents that only give identifying details.
+const IDENTITY_INTENTS: &[&str] = &["give_phone_number", "give_customer_id", "give_name_and_dob"];
+
+/// The message without its identifying details ("my number is ..."), when a request remains.
+fn without_identity(text: &str, entities: &[Entity]) -> Option<String> {
+    let mut kept = String::new();
+    let mut last = 0;
+    for entity in entities {
+        if matches!(
+            entity.value,
+            EntityValue::PhoneNumber(_)
+                | EntityValue::Id { .. }
+                | EntityValue::DateOfBirth(_)
+                | EntityValue::FullName(_)
+        ) {
+            kept.push_str(&text[last..entity.start]);
+            last = entity.end;
+        }
+    }
+    kept.push_str(&text[last..]);
+    let cleaned = IDENTITY_WORDS.replace_all(&kept, " ");
+    let words: Vec<&str> = cleaned.split_whitespace().filter(|w| w.chars().any(char::is_alphanumeric)).collect();
+    (words.len() >= 2 && last > 0).then(|| words.join(" "))
+}
+
+static IDENTITY_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(my (phone )?(number|no\.?) is|phone( number)?|customer (id|number)|account (id|number)|it'?s|this is|for my number|for number|on number|(my )?number)\b").unwrap()
+});
+static HUMAN_REQUEST: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(real|actual|live) (person|human|agent)|\b(speak|talk|chat) (to|with) (a |an |someone|somebody|a real |an actual )?(human|person|agent|representative|operator|someone|somebody)|human agent|customer service rep|representative please|transfer me").unwrap()
+});
 static CANCEL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(cancel (that|it|this)|cancel$|never ?mind|forget (it|that|about it)|changed my mind|stop (that|this|it)|don'?t do (it|that|this)|actually,? (no|cancel|stop)|scratch that)\b").unwrap()
 });

@@ -6,10 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, Days, NaiveDate};
+use chrono::NaiveDate;
 use serde_json::{Value, json};
 
-use super::state::{GLOBAL, State};
+use super::state::State;
 use crate::accounts::domain::{Bill, BillStatus, Customer, Line, LineStatus, Plan};
 use crate::accounts::{AccountStore, BillId, CustomerId, LineId, PlanId};
 
@@ -241,10 +241,7 @@ impl FactContext<'_> {
                     .collect::<Vec<_>>()
                     .join(", ")
             }
-            "extension_due_date" => {
-                let due = self.bill()?.due_date;
-                due.checked_add_days(Days::new(14))?.to_string()
-            }
+            "given_bill_id" => self.slot_str("bill_id")?,
             "payment_methods_list" => {
                 let customer = self.customer()?;
                 usable_methods(&customer, self.today).iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", ")
@@ -315,7 +312,7 @@ impl FactContext<'_> {
                 if self.slot_str("bill_id").is_some() {
                     return self.check("chosen_bill_overdue").map(|result| match result.outcome {
                         "overdue" => CheckResult::is("one"),
-                        _ => CheckResult::is("several"),
+                        other => CheckResult::is(other),
                     });
                 }
                 let overdue: Vec<Bill> =
@@ -329,7 +326,8 @@ impl FactContext<'_> {
             "chosen_bill_overdue" => match self.bill() {
                 Some(bill) if bill.status == BillStatus::Overdue => CheckResult::is("overdue"),
                 Some(bill) if bill.status == BillStatus::AwaitingPayment => CheckResult::is("awaiting_payment"),
-                _ => CheckResult::is("not_overdue"),
+                Some(_) => CheckResult::is("not_overdue"),
+                None => CheckResult::is("not_found"),
             },
             "payment_method" => {
                 let customer = self.customer()?;
@@ -500,17 +498,6 @@ fn describe_allowance(plan: &Plan) -> String {
 pub fn format_gb(gb: f64) -> String {
     let text = format!("{gb:.2}");
     text.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-/// The conversation-wide slot holding the focused line.
-pub fn line_slot() -> (&'static str, &'static str) {
-    (GLOBAL, "line_id")
-}
-
-/// The first of the month after `date` (billing cycles renew then).
-pub fn next_cycle_start(date: NaiveDate) -> Option<NaiveDate> {
-    let (year, month) = if date.month() == 12 { (date.year() + 1, 1) } else { (date.year(), date.month() + 1) };
-    NaiveDate::from_ymd_opt(year, month, 1)
 }
 
 #[cfg(test)]
