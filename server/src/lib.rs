@@ -10,6 +10,7 @@ pub mod channels;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod conversations;
 pub mod dialogue;
 pub mod http;

@@ -5,9 +5,12 @@
 //!   its stylesheet (`widget.css`) is inlined at first use so one request brings everything,
 //!   and the widget renders into a shadow root so host pages' styles and its own never meet.
 //! - [`widget::DemoPage`]: the askama template served at `GET /`.
+//! - [`console`]: the agent-assist console's pages (askama, `templates/console/`) and its
+//!   plain script and stylesheet (`console.js`, `console.css`).
 //!
 //! This crate knows no HTTP: the server decides routes, headers and caching.
 
+pub mod console;
 pub mod widget;
 
 #[derive(Debug, thiserror::Error)]
