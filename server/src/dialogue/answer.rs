@@ -158,7 +158,7 @@ impl Answerer {
             if kept.contains(&sentence) {
                 continue; // small models repeat themselves
             }
-            if evidence.supports(&sentence) && !is_refusal(&sentence) {
+            if evidence.supports(&sentence) && !is_refusal(&sentence) && !sentence.ends_with('?') {
                 n_passed += 1;
                 kept.push(sentence);
             } else {
@@ -333,7 +333,9 @@ pub fn answer_units(text: &str) -> Vec<String> {
         for sentence in split_sentences(&content) {
             // Short fragments ("Compared with other plans.") say nothing on their own.
             let n_words = sentence.split_whitespace().count();
-            if n_words >= 5 || (n_words >= 3 && sentence.chars().any(|c| c.is_ascii_digit())) {
+            let informative = n_words >= 5 || (n_words >= 3 && sentence.chars().any(|c| c.is_ascii_digit()));
+            // Questions (FAQ headings written as text) are not answers.
+            if informative && !sentence.ends_with('?') {
                 units.push(sentence);
             }
         }

@@ -51,10 +51,11 @@ fn normalise(answer: &str) -> String {
 }
 
 static NEGATIVE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(off|disabled?|inactive|not (?:on|enabled|active|connected|turned on)|disconnected|false|no|none|isn'?t on|is not on|turned off|deactivated|not connected)\b").unwrap()
+    Regex::new(r"\b(off|disabled?|inactive|not (?:on|enabled|active|connected|turned on|allowed|granted)|disconnected|false|no|none|isn'?t on|is not on|turned off|deactivated|not connected|denied|blocked|missing)\b").unwrap()
 });
-static POSITIVE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b(on|enabled?|active|activated|connected|true|yes|turned on)\b").unwrap());
+static POSITIVE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(on|enabled?|active|activated|connected|true|yes|turned on|allowed|granted)\b").unwrap()
+});
 
 /// Whether a switch named by one of `names` is reported on (`Some(true)`) or off.
 pub fn switch_state(text: &str, names: &[&str]) -> Option<bool> {
@@ -234,6 +235,20 @@ fn messaging_permissions(text: &str) -> &'static str {
 }
 
 fn apn(text: &str) -> &'static str {
+    // "MMSC URL (for picture messages): Not Set": read the value on the MMSC line.
+    if let Some(line) = text.lines().find(|line| line.contains("mmsc")) {
+        let value = line.rsplit([':', '=']).next().unwrap_or(line);
+        let value = if line.contains("://") { line } else { value };
+        if value.contains("http") || value.contains("://") {
+            return "ok";
+        }
+        static EMPTY: LazyLock<Regex> = LazyLock::new(|| {
+            Regex::new(r"missing|empty|none|not set|blank|no url|n/a|null|nothing|not configured").unwrap()
+        });
+        if EMPTY.is_match(value) || value.trim().is_empty() {
+            return "mmsc_missing";
+        }
+    }
     static MMSC_MISSING: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"mmsc[^|,;\n]{0,20}(missing|empty|none|not set|blank|no url|isn'?t|is not|n/a|null|nothing)|no mmsc|(missing|empty|no) mms").unwrap()
     });
@@ -332,6 +347,19 @@ mod tests {
         check("check_app_permissions", None, "Permissions: sms true, storage true", "ok");
         check("check_apn_settings", None, "APN: internet, MMSC URL: missing", "mmsc_missing");
         check("check_apn_settings", None, "APN internet; MMSC URL http://mms.carrier.com/mms/wapenc", "ok");
+        check(
+            "check_apn_settings",
+            None,
+            "Current APN Name: internet\nMMSC URL (for picture messages): Not Set\n(These are technical settings.)",
+            "mmsc_missing",
+        );
+        check(
+            "check_app_permissions",
+            None,
+            "The messaging app is allowed: SMS and phone, storage is not allowed.",
+            "missing",
+        );
+        check("check_app_permissions", None, "App 'messaging' has permission for: sms, storage, phone.", "ok");
     }
 
     #[test]
