@@ -167,6 +167,14 @@ impl ChatModel {
     }
 
     fn load_unchecked(gguf: &Path, options: &ChatModelOptions) -> Result<Self> {
+        let threads = crate::threads::current_threads();
+        if threads.candle_threads != 1 {
+            tracing::warn!(
+                candle_threads = threads.candle_threads,
+                "quantized matmuls will use several threads, which measured several times slower for small \
+                 models; call inference::init_threads at startup or set CANDLE_NUM_THREADS=1"
+            );
+        }
         let device = Device::Cpu;
         let file = File::open(gguf).map_err(|err| Error::io(gguf, err))?;
         let mut reader = BufReader::new(file);
