@@ -151,6 +151,14 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Whole turns through the engine: flow turns and knowledge questions, with stage times.
+    Turns {
+        /// Rounds of the script (after one warm-up round).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -55,6 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Generate { prompt_file, max_tokens, json }) => {
             commands::bench::generate(&settings, prompt_file.as_deref(), max_tokens, json)
         }
+        Command::Bench(BenchCommand::Turns { rounds, json }) => commands::bench::turns(&settings, rounds, json),
         Command::Agents(AgentsCommand::Add { name, role }) => commands::agents::add(&settings, &name, &role),
     }
 }

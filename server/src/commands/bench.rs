@@ -87,3 +87,105 @@ pub fn generate(
     }
     Ok(())
 }
+
+/// Knowledge questions for the turn benchmark (answered from the demo pack, with generation).
+const KNOWLEDGE_QUESTIONS: &[&str] = &[
+    "How much is the cheapest plan?",
+    "what is the late fee if I pay late?",
+    "how do I turn on roaming before a trip",
+    "Does refuelled data roll over to next month?",
+    "how long does a SIM replacement take",
+    "Can I move my eSIM to a new phone?",
+    "what happens when my line is suspended",
+    "what payment methods do you accept",
+    "how do I dispute a charge on my bill",
+    "is there a fee to end my contract early?",
+];
+
+/// A conversation of non-generative turns (a flow on the demo accounts), declined at the end.
+const FLOW_TURNS: &[&str] = &["I want to add some data to my line", "555-010-2005", "1 GB", "no thanks"];
+
+/// Times whole turns through the engine, in one process with both models loaded: flow turns
+/// (no generation) and knowledge questions (with generation), with the stage breakdown.
+pub fn turns(settings: &Settings, rounds: usize, json_output: bool) -> anyhow::Result<()> {
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    use crate::conversations::Channel;
+    use crate::dialogue::{CustomerText, NoTokens, StageTimes, TokenSink};
+
+    struct FirstToken {
+        started: Instant,
+        first_ms: Mutex<Option<f64>>,
+    }
+    impl TokenSink for FirstToken {
+        fn token(&self, _: &str, _: &str) {
+            let mut first = self.first_ms.lock().expect("first token lock");
+            if first.is_none() {
+                *first = Some(self.started.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+    }
+
+    let state = super::serve::state_for(settings.clone())?;
+    let engine = state.readiness.engine().expect("loaded").clone();
+    let mut flow_times: Vec<StageTimes> = Vec::new();
+    let mut knowledge_times: Vec<StageTimes> = Vec::new();
+    let mut first_token_ms: Vec<f64> = Vec::new();
+    // One warm-up round, not counted.
+    for round in 0..=rounds {
+        let conversation = state.conversations.create(Channel::Api, None)?;
+        for text in FLOW_TURNS {
+            let (_, times) = engine.respond(&conversation.id, &CustomerText::parse(*text)?, &NoTokens)?;
+            if round > 0 {
+                flow_times.push(times);
+            }
+        }
+        for question in KNOWLEDGE_QUESTIONS {
+            let conversation = state.conversations.create(Channel::Api, None)?;
+            let sink = FirstToken { started: Instant::now(), first_ms: Mutex::new(None) };
+            let (_, times) = engine.respond(&conversation.id, &CustomerText::parse(*question)?, &sink)?;
+            if round > 0 {
+                knowledge_times.push(times);
+                if let Some(first) = *sink.first_ms.lock().expect("first token lock") {
+                    first_token_ms.push(first);
+                }
+            }
+        }
+    }
+    let summary = |times: &[StageTimes]| {
+        let mut totals: Vec<f64> = times.iter().map(|t| t.total_ms).collect();
+        totals.sort_by(f64::total_cmp);
+        let mean = |f: fn(&StageTimes) -> f64| times.iter().map(f).sum::<f64>() / times.len().max(1) as f64;
+        json!({
+            "n": times.len(),
+            "p50_ms": percentile(&totals, 0.5),
+            "p95_ms": percentile(&totals, 0.95),
+            "mean_understanding_ms": mean(|t| t.understanding_ms),
+            "mean_retrieval_ms": mean(|t| t.retrieval_ms),
+            "mean_action_ms": mean(|t| t.action_ms),
+            "mean_generation_ms": mean(|t| t.generation_ms),
+        })
+    };
+    first_token_ms.sort_by(f64::total_cmp);
+    let report = json!({
+        "flow_turns": summary(&flow_times),
+        "knowledge_turns": summary(&knowledge_times),
+        "first_token_ms_p50": percentile(&first_token_ms, 0.5),
+        "first_token_ms_p95": percentile(&first_token_ms, 0.95),
+    });
+    if json_output {
+        println!("{report}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
