@@ -2,12 +2,14 @@
 //!
 //! ```text
 //! cargo run --release -p inference --example measure -- embed [--sentences N] [--batch B]
-//! cargo run --release -p inference --example measure -- generate [--format q8_0|q4_0|f32|as-stored] [--max-tokens N] [--prompt-file FILE]
+//! cargo run --release -p inference --example measure -- generate [--format q8_0|q4_0|f32|as-stored]
+//!     [--no-dense-prefill] [--max-tokens N] [--prompt-file FILE] [--repeats N] [--show]
 //! cargo run --release -p inference --example measure -- chat "question"
 //! ```
 //!
 //! Thread counts come from `CANDLE_NUM_THREADS` / `RAYON_NUM_THREADS` (see `inference::threads`);
-//! without them the library's recommended settings apply. `embed` reads the CLINC150 `val`
+//! without them the library's recommended settings apply. `generate` uses `bench_prompt.txt` unless
+//! `--prompt-file` names another raw ChatML prompt. `embed` reads the CLINC150 `val`
 //! sentences from `/work/shared/data/clinc150/clinc150_dev.json` unless `--file` names a file with
 //! one sentence per line. Prints one JSON object per measurement.
 
@@ -18,8 +20,8 @@ use inference::{ChatMessage, ChatModel, ChatModelOptions, GenerationOptions, Sen
 
 const CLINC_PATH: &str = "/work/shared/data/clinc150/clinc150_dev.json";
 
-/// A ChatML prompt of about 100 tokens, like the one in `models.md`.
-const DEFAULT_PROMPT: &str = "<|im_start|>system\nYou are the customer service assistant of Kestrel Mobile. Answer only from the passages. Be brief and friendly.<|im_end|>\n<|im_start|>user\nPassages:\n[1] Plan Basic costs 15.00 per month and includes 2 GB of data.\n[2] Plan Plus costs 30.00 per month and includes 10 GB of data.\n[3] Plan Premium costs 65.00 per month and includes 50 GB of data and roaming.\n\nQuestion: Which is the cheapest plan with at least 10 GB, and how much is it?<|im_end|>\n<|im_start|>assistant\n";
+/// A ChatML prompt of 109 tokens (about the 100-token prompt of `models.md`).
+const DEFAULT_PROMPT: &str = include_str!("bench_prompt.txt");
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
