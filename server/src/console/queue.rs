@@ -72,7 +72,7 @@ fn row(
         href: format!("/console/conversations/{}", conversation.id),
         channel: conversation.channel.as_str().to_string(),
         customer: customer_label(conversation, store),
-        intent: conversation.last_intent.clone().unwrap_or_default(),
+        intent: reports::topic(conversation, events),
         status: conversation.status.as_str().to_string(),
         status_label: status_label(conversation).to_string(),
         waiting_since: waiting_since.map(|since| since.to_rfc3339()).unwrap_or_default(),

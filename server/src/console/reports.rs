@@ -34,6 +34,23 @@ const UNINFORMATIVE_INTENTS: &[&str] = &[
 /// Least confidence of an intent that counts.
 const MIN_INTENT_CONFIDENCE: f32 = 0.45;
 
+fn informative(name: &str, confidence: f32) -> bool {
+    confidence >= MIN_INTENT_CONFIDENCE && !UNINFORMATIVE_INTENTS.contains(&name)
+}
+
+/// What the conversation is about: the first intent that says why the customer came (else
+/// the last one recognised).
+pub fn topic(conversation: &Conversation, events: &[Event]) -> String {
+    events
+        .iter()
+        .find_map(|event| match &event.kind {
+            EventKind::Intent { name, confidence } if informative(name, *confidence) => Some(name.clone()),
+            _ => None,
+        })
+        .or_else(|| conversation.last_intent.clone())
+        .unwrap_or_default()
+}
+
 /// What one conversation contributes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConversationFacts {
@@ -85,13 +102,10 @@ pub fn facts(conversation: &Conversation, events: &[Event]) -> ConversationFacts
                 facts.human_involved = true;
             }
             EventKind::Csat { score } => facts.csat = Some(*score),
-            EventKind::Intent { name, confidence } => {
-                if *confidence >= MIN_INTENT_CONFIDENCE
-                    && !UNINFORMATIVE_INTENTS.contains(&name.as_str())
-                    && !facts.intents.contains(name)
-                {
-                    facts.intents.push(name.clone());
-                }
+            EventKind::Intent { name, confidence }
+                if informative(name, *confidence) && !facts.intents.contains(name) =>
+            {
+                facts.intents.push(name.clone());
             }
             _ => {}
         }

@@ -113,6 +113,7 @@ pub fn customer_label(conversation: &Conversation, store: Option<&AccountStore>)
 /// The console's header of a conversation.
 pub fn conversation_header(
     conversation: &Conversation,
+    events: &[Event],
     viewer: &Agent,
     store: Option<&AccountStore>,
     snoozed_until: Option<DateTime<Utc>>,
@@ -124,7 +125,7 @@ pub fn conversation_header(
         status: conversation.status.as_str().to_string(),
         status_label: status_label(conversation).to_string(),
         customer: customer_label(conversation, store),
-        intent: conversation.last_intent.clone().unwrap_or_default(),
+        intent: super::reports::topic(conversation, events),
         assignee: conversation.assignee.clone().unwrap_or_default(),
         holder: conversation.taken_over_by.clone().unwrap_or_default(),
         held_by_me: conversation.taken_over_by.as_deref() == Some(viewer.name.as_str()),
@@ -207,18 +208,10 @@ pub fn transcript_item(event: &Event) -> Option<TranscriptItem> {
         }
         EventKind::Note { text } => {
             let text = text.strip_prefix(CONSOLE_NOTE_PREFIX)?;
-            item(event, "system", "", capitalise(text))
+            item(event, "system", "", text.to_string())
         }
         _ => return None,
     })
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 /// How the conversation's customer was identified, from its log.
@@ -280,7 +273,7 @@ pub fn customer_panel(store: &AccountStore, customer_id: &str, verification: Str
         .take(N_RECENT_BILLS)
         .map(|bill| BillRow {
             bill_id: bill.bill_id.to_string(),
-            period: format!("{} to {}", bill.period_start, bill.period_end),
+            period: bill.period_start.format("%b %Y").to_string(),
             due: bill.due_date.to_string(),
             total: bill.total_due.to_string(),
             status: bill.status.to_string(),
@@ -447,7 +440,7 @@ mod tests {
         let note = transcript_item(&event(2, EventKind::AgentNote { agent: "alice".into(), text: "vip".into() }));
         assert_eq!(note.unwrap().kind, "note");
         let console_note = EventKind::Note { text: format!("{CONSOLE_NOTE_PREFIX}alice took over") };
-        assert_eq!(transcript_item(&event(3, console_note)).unwrap().text, "Alice took over");
+        assert_eq!(transcript_item(&event(3, console_note)).unwrap().text, "alice took over");
         assert!(transcript_item(&event(4, EventKind::Note { text: "device reboot".into() })).is_none());
         let lookup =
             EventKind::ActionDone { action: "get_customer_by_phone".into(), args: Value::Null, result: Value::Null };

@@ -2,6 +2,7 @@
 //! engine function (off the async workers when it is CPU-bound), and convert the result.
 
 pub mod api;
+pub mod console;
 pub mod error;
 pub mod openapi;
 pub mod staff;
@@ -84,6 +85,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(widget::configure)
         .configure(whatsapp::configure)
         .configure(staff::configure)
+        .configure(console::configure)
         .default_service(web::to(not_found));
 }
 

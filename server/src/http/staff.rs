@@ -77,8 +77,9 @@ impl StaffApi {
         {
             return Some(named("staff-api"));
         }
+        // A console session names its agent itself; the header cannot override it.
         let check = self.session_check.as_ref()?;
-        check(request).map(|agent| named(&agent))
+        check(request).map(|agent| Actor::agent(&agent))
     }
 }
 
@@ -150,9 +151,10 @@ fn authorized(request: &HttpRequest) -> Result<(Arc<ActionRegistry>, Actor), Sta
             "the staff API is not configured",
         ));
     };
-    let token_only =
-        StaffApi { registry: None, api_token: state.settings.staff.api_token.clone(), session_check: None };
-    let actor = token_only.authorize(request).ok_or_else(unauthorized)?;
+    // The console registers its session check as app data (`http::console`).
+    let session_check = request.app_data::<web::Data<SessionCheck>>().map(|check| check.get_ref().clone());
+    let server_staff = StaffApi { registry: None, api_token: state.settings.staff.api_token.clone(), session_check };
+    let actor = server_staff.authorize(request).ok_or_else(unauthorized)?;
     let engine = state.readiness.engine().ok_or_else(|| {
         StaffError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the account system is still loading")
     })?;
