@@ -1,4 +1,5 @@
 //! evals
 
 pub mod intents;
+pub mod retrieval;
 pub mod scenarios;

@@ -33,10 +33,16 @@ impl fmt::Debug for Backend {
 pub struct KnowledgeConfig {
     /// Vector backend.
     pub backend: Backend,
-    /// Maximum model tokens per chunk, section path and special tokens included.
+    /// Maximum tokens per chunk, its context (heading path) included, as counted by
+    /// [`crate::Embedder::count_tokens`] (less what it counts for an empty text). Keep it within
+    /// the encoder's window: all-MiniLM-L6-v2 reads 254 tokens besides `[CLS]` and `[SEP]`.
     pub chunk_max_tokens: usize,
     /// Tokens of trailing text repeated at the start of the next chunk of the same section.
     pub chunk_overlap_tokens: usize,
+    /// Weight of a chunk's outline (its heading path and headings) in its vector: the stored
+    /// vector is the normalised sum of the text's embedding and this times the outline's.
+    /// Questions often resemble headings; 0 embeds the text alone.
+    pub outline_weight: f32,
     /// Texts per call to the embedder during ingestion.
     pub embed_batch_size: usize,
     /// Query embeddings kept in the LRU cache (0 disables it).
@@ -49,6 +55,13 @@ pub struct KnowledgeConfig {
     pub lexical_weight: f32,
     /// Weight of the vector ranking in fusion.
     pub vector_weight: f32,
+    /// BM25 weight of a chunk's section path relative to its text.
+    pub section_boost: f32,
+    /// BM25 weight of a chunk's document title relative to its text.
+    pub title_boost: f32,
+    /// Groups of interchangeable words for lexical query expansion (default:
+    /// [`crate::TELECOM_SYNONYMS`]); empty disables expansion.
+    pub synonyms: Vec<Vec<String>>,
     /// Files larger than this are skipped (and reported).
     pub max_file_bytes: u64,
 }
@@ -57,14 +70,21 @@ impl Default for KnowledgeConfig {
     fn default() -> Self {
         KnowledgeConfig {
             backend: Backend::Embedded,
-            chunk_max_tokens: 160,
+            chunk_max_tokens: 250,
             chunk_overlap_tokens: 32,
+            outline_weight: 0.5,
             embed_batch_size: 32,
             query_cache_capacity: 1024,
             fusion_candidates: 50,
-            rrf_k: 60.0,
+            rrf_k: 20.0,
             lexical_weight: 1.0,
-            vector_weight: 1.0,
+            vector_weight: 2.0,
+            section_boost: 0.5,
+            title_boost: 0.25,
+            synonyms: crate::synonyms::TELECOM_SYNONYMS
+                .iter()
+                .map(|group| group.iter().map(|word| word.to_string()).collect())
+                .collect(),
             max_file_bytes: 20 * 1024 * 1024,
         }
     }

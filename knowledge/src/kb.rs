@@ -8,12 +8,12 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use crate::cache::QueryCache;
-use crate::chunk::{ChunkLimits, TokenCounter, chunk_document, embedding_text};
+use crate::chunk::{ChunkLimits, TokenCounter, chunk_document, embedding_text, outline_text};
 use crate::config::{Backend, Filter, Hit, IngestReport, KnowledgeConfig, KnowledgeStats, SearchMode, SkippedFile};
 use crate::embed::Embedder;
 use crate::extract::{Format, parse};
 use crate::fusion::reciprocal_rank_fusion;
-use crate::lexical::{LexicalDoc, LexicalIndex};
+use crate::lexical::{FieldBoosts, LexicalDoc, LexicalIndex};
 use crate::qdrant::QdrantVectors;
 use crate::store::{ChunkRecord, FORMAT_VERSION, FileRecord, IndexSettings, MetaStore, encode};
 use crate::vector::{EmbeddedVectors, VectorEntry, VectorIndex, normalize};
@@ -82,8 +82,10 @@ impl KnowledgeBase {
         if config.chunk_overlap_tokens >= config.chunk_max_tokens {
             return Err(Error::Config("chunk_overlap_tokens must be smaller than chunk_max_tokens".to_string()));
         }
-        if !(config.rrf_k >= 0.0 && config.lexical_weight >= 0.0 && config.vector_weight >= 0.0) {
-            return Err(Error::Config("fusion k and weights must be non-negative numbers".to_string()));
+        let weights = [config.rrf_k, config.lexical_weight, config.vector_weight, config.outline_weight];
+        let boosts = [config.section_boost, config.title_boost];
+        if !weights.iter().chain(&boosts).all(|w| w.is_finite() && *w >= 0.0) {
+            return Err(Error::Config("fusion k, weights and boosts must be non-negative numbers".to_string()));
         }
         let dim = embedder.dim();
         if dim == 0 {
@@ -91,7 +93,7 @@ impl KnowledgeBase {
         }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let store = MetaStore::open(&dir.join("store"))?;
-        let lexical = LexicalIndex::open(&dir.join("lexical"))?;
+        let lexical = LexicalIndex::open(&dir.join("lexical"), &config.synonyms)?;
         let (vectors, backend_name): (Box<dyn VectorIndex>, String) = match &config.backend {
             Backend::Embedded => {
                 (Box::new(EmbeddedVectors::open(store.db.open_tree("vectors")?, dim)?), "embedded".into())
@@ -126,6 +128,7 @@ impl KnowledgeBase {
             dim: self.dim,
             chunk_max_tokens: self.config.chunk_max_tokens,
             chunk_overlap_tokens: self.config.chunk_overlap_tokens,
+            outline_weight: self.config.outline_weight,
             backend: self.backend_name.clone(),
         }
     }
@@ -375,9 +378,18 @@ impl KnowledgeBase {
     /// Embeds a window of prepared files and writes their chunks (uncommitted in the lexical
     /// index; the file records are written at the end of the ingestion).
     fn write_window(&self, window: &mut [PreparedFile]) -> Result<()> {
-        let texts: Vec<String> =
-            window.iter().flat_map(|file| file.chunks.iter().map(|c| embedding_text(&c.section, &c.text))).collect();
-        let vectors = self.embed_texts(&texts)?;
+        let chunks: Vec<&ChunkRecord> = window.iter().flat_map(|file| file.chunks.iter()).collect();
+        let texts: Vec<String> = chunks.iter().map(|c| embedding_text(&c.context, &c.text)).collect();
+        let mut vectors = self.embed_texts(&texts)?;
+        let outline_weight = self.config.outline_weight;
+        if outline_weight > 0.0 {
+            let outlines: Vec<String> = chunks.iter().map(|c| outline_text(&c.context, &c.headings)).collect();
+            let outline_vectors = self.embed_texts(&outlines)?;
+            for (vector, outline) in vectors.iter_mut().zip(&outline_vectors) {
+                vector.iter_mut().zip(outline).for_each(|(x, y)| *x += outline_weight * y);
+                normalize(vector);
+            }
+        }
         let mut vectors = vectors.into_iter();
         for file in window.iter() {
             self.lexical.delete_file(&file.key)?;
@@ -505,7 +517,10 @@ impl KnowledgeBase {
         };
         let lexical = match mode {
             SearchMode::Vector => Vec::new(),
-            SearchMode::Hybrid | SearchMode::Lexical => self.lexical.search(query, n_candidates, filter)?,
+            SearchMode::Hybrid | SearchMode::Lexical => {
+                let boosts = FieldBoosts { section: self.config.section_boost, title: self.config.title_boost };
+                self.lexical.search(query, n_candidates, filter, boosts)?
+            }
         };
         let vector = match (mode, embedding) {
             (SearchMode::Lexical, _) | (_, None) => Vec::new(),
@@ -702,7 +717,9 @@ fn prepare(
             doc_type: doc_type.clone(),
             title: parsed.title.clone(),
             section: draft.section,
+            context: draft.context,
             text: draft.text,
+            headings: draft.headings,
         });
     }
     Ok(PreparedFile {

@@ -21,9 +21,8 @@ use crate::{Filter, Result};
 const ANALYZER: &str = "switchboard_en";
 const WRITER_MEMORY_BYTES: usize = 32_000_000;
 const MAX_QUERY_TERMS: usize = 64;
-const SECTION_BOOST: f32 = 1.5;
-const TITLE_BOOST: f32 = 1.0;
 const CORRECTED_TERM_BOOST: f32 = 0.8;
+const SYNONYM_BOOST: f32 = 0.5;
 
 /// English stop words: Lucene's list plus question and pronoun words that carry no topic.
 const STOP_WORDS: &[&str] = &[
@@ -33,6 +32,13 @@ const STOP_WORDS: &[&str] = &[
     "whom", "why", "when", "where", "can", "could", "would", "should", "am", "please", "hi", "hello", "thanks", "im",
     "i'm", "its", "get", "got", "have", "has", "had", "been", "being", "so", "just", "any", "some", "about", "also",
 ];
+
+/// Weights of the section-path and title fields relative to the chunk text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FieldBoosts {
+    pub section: f32,
+    pub title: f32,
+}
 
 /// One chunk as the lexical index sees it.
 pub(crate) struct LexicalDoc<'a> {
@@ -62,6 +68,8 @@ pub(crate) struct LexicalIndex {
     writer: Mutex<Option<IndexWriter>>,
     fields: Fields,
     analyzer: TextAnalyzer,
+    /// Stemmed word -> stemmed words of its synonym groups.
+    synonyms: HashMap<String, Vec<String>>,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -128,7 +136,7 @@ impl tantivy_fst::Automaton for LevenshteinDfa {
 
 impl LexicalIndex {
     /// Opens the index in `dir`, creating it (or recreating it if its schema is foreign).
-    pub fn open(dir: &Path) -> Result<Self> {
+    pub fn open(dir: &Path, synonym_groups: &[Vec<String>]) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
         let (schema, fields) = schema();
         let directory = MmapDirectory::open(dir).map_err(|e| crate::Error::Lexical(e.into()))?;
@@ -145,7 +153,24 @@ impl LexicalIndex {
         };
         index.tokenizers().register(ANALYZER, analyzer());
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(LexicalIndex { index, reader, writer: Mutex::new(None), fields, analyzer: analyzer() })
+        let mut lexical = LexicalIndex {
+            index,
+            reader,
+            writer: Mutex::new(None),
+            fields,
+            analyzer: analyzer(),
+            synonyms: HashMap::new(),
+        };
+        for group in synonym_groups {
+            let stems: Vec<String> = group.iter().flat_map(|word| lexical.query_terms(word)).collect();
+            for stem in &stems {
+                let others = lexical.synonyms.entry(stem.clone()).or_default();
+                others.extend(stems.iter().filter(|other| *other != stem).cloned());
+                others.sort();
+                others.dedup();
+            }
+        }
+        Ok(lexical)
     }
 
     fn with_writer<T>(&self, f: impl FnOnce(&mut IndexWriter) -> Result<T>) -> Result<T> {
@@ -232,33 +257,52 @@ impl LexicalIndex {
     }
 
     /// Returns the top `n` chunk ids with their BM25 scores.
-    pub fn search(&self, query: &str, n: usize, filter: Option<&Filter>) -> Result<Vec<(String, f32)>> {
+    pub fn search(
+        &self,
+        query: &str,
+        n: usize,
+        filter: Option<&Filter>,
+        boosts: FieldBoosts,
+    ) -> Result<Vec<(String, f32)>> {
         let searcher = self.reader.searcher();
         if n == 0 || searcher.num_docs() == 0 {
             return Ok(Vec::new());
         }
         let f = self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for term_text in self.query_terms(query) {
-            let mut weighted = vec![(term_text.clone(), 1.0f32)];
-            let doc_freq = |text: &str| -> Result<u64> {
-                let mut total = 0;
-                for field in [f.body, f.section, f.title] {
-                    total += searcher.doc_freq(&Term::from_field_text(field, text))?;
-                }
-                Ok(total)
-            };
-            if doc_freq(&term_text)? == 0 {
-                match self.correct(&searcher, &term_text)? {
-                    Some(corrected) => weighted = vec![(corrected, CORRECTED_TERM_BOOST)],
+        let query_terms = self.query_terms(query);
+        let mut weighted: Vec<(String, f32)> = Vec::new();
+        let doc_freq = |text: &str| -> Result<u64> {
+            let mut total = 0;
+            for field in [f.body, f.section, f.title] {
+                total += searcher.doc_freq(&Term::from_field_text(field, text))?;
+            }
+            Ok(total)
+        };
+        for term_text in &query_terms {
+            // Unknown words are corrected to the closest indexed word, unless they have synonyms.
+            let (term_text, weight) = if doc_freq(term_text)? > 0 || self.synonyms.contains_key(term_text) {
+                (term_text.clone(), 1.0)
+            } else {
+                match self.correct(&searcher, term_text)? {
+                    Some(corrected) => (corrected, CORRECTED_TERM_BOOST),
                     None => continue,
                 }
-            }
-            for (text, weight) in weighted {
-                for (field, boost) in [(f.body, 1.0), (f.section, SECTION_BOOST), (f.title, TITLE_BOOST)] {
-                    let term_query = TermQuery::new(Term::from_field_text(field, &text), IndexRecordOption::WithFreqs);
-                    clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(term_query), boost * weight))));
+            };
+            for synonym in self.synonyms.get(&term_text).into_iter().flatten() {
+                if !query_terms.contains(synonym) && !weighted.iter().any(|(t, _)| t == synonym) {
+                    weighted.push((synonym.clone(), weight * SYNONYM_BOOST));
                 }
+            }
+            match weighted.iter_mut().find(|(t, _)| *t == term_text) {
+                Some(existing) => existing.1 = existing.1.max(weight),
+                None => weighted.push((term_text, weight)),
+            }
+        }
+        for (text, weight) in weighted {
+            for (field, boost) in [(f.body, 1.0), (f.section, boosts.section), (f.title, boosts.title)] {
+                let term_query = TermQuery::new(Term::from_field_text(field, &text), IndexRecordOption::WithFreqs);
+                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(term_query), boost * weight))));
             }
         }
         if clauses.is_empty() {
@@ -340,7 +384,7 @@ mod tests {
 
     fn index_with(docs: &[(&str, &str, &str)]) -> (tempfile::TempDir, LexicalIndex) {
         let dir = tempfile::tempdir().unwrap();
-        let index = LexicalIndex::open(dir.path()).unwrap();
+        let index = LexicalIndex::open(dir.path(), &[vec!["fee".to_string(), "penalty".to_string()]]).unwrap();
         for (idx, (doc_type, section, text)) in docs.iter().enumerate() {
             let chunk_id = format!("c{idx}");
             index
@@ -361,8 +405,12 @@ mod tests {
 
     #[track_caller]
     fn check_top(index: &LexicalIndex, query: &str, filter: Option<&Filter>, expected: &[&str]) {
-        let ids: Vec<String> =
-            index.search(query, expected.len(), filter).unwrap().into_iter().map(|(id, _)| id).collect();
+        let ids: Vec<String> = index
+            .search(query, expected.len(), filter, FieldBoosts { section: 1.5, title: 1.0 })
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         assert_eq!(ids, expected, "query: {query}");
     }
 
@@ -374,6 +422,7 @@ mod tests {
             ("plans", "Plans", "The Basic Plan costs $40 per month."),
         ]);
         check_top(&index, "payments", None, &["c0"]);
+        check_top(&index, "penalties", None, &["c0"]);
         check_top(&index, "how do I pay late?", None, &["c0"]);
         check_top(&index, "rooming abroad", None, &["c1"]);
         check_top(&index, "travelled", None, &["c1"]);
@@ -396,7 +445,7 @@ mod tests {
     fn hostile_queries_do_not_fail() {
         let (_dir, index) = index_with(&[("a", "s", "text")]);
         for query in ["AND OR NOT", "title:x \"unclosed", "((((", "*", &"word ".repeat(10_000), "🙂🙂", "\0"] {
-            index.search(query, 5, None).unwrap();
+            index.search(query, 5, None, FieldBoosts { section: 1.5, title: 1.0 }).unwrap();
         }
     }
 }

@@ -43,6 +43,7 @@ mod kb;
 mod lexical;
 pub mod qdrant;
 mod store;
+mod synonyms;
 mod vector;
 
 pub use config::{Backend, Filter, Hit, IngestReport, KnowledgeConfig, KnowledgeStats, SearchMode, SkippedFile};
@@ -51,4 +52,5 @@ pub use error::{Error, Result};
 pub use extract::Format;
 pub use fusion::reciprocal_rank_fusion;
 pub use kb::{KnowledgeBase, MAX_K, MAX_QUERY_CHARS};
+pub use synonyms::TELECOM_SYNONYMS;
 pub use vector::{EmbeddedVectors, VectorEntry, VectorIndex};

@@ -139,6 +139,13 @@ impl QdrantVectors {
         Ok(store)
     }
 
+    /// Deletes the collection and everything in it.
+    pub fn drop_collection(self) -> Result<()> {
+        let name = self.collection.clone();
+        self.run(move |client| async move { client.delete_collection(name).await })?;
+        Ok(())
+    }
+
     /// Runs a request on the private runtime and waits for it, from any thread.
     fn run<T, F>(&self, make: impl FnOnce(Qdrant) -> F) -> Result<T>
     where

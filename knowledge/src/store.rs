@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 /// Bumped when the stored formats or the chunking change meaning; a mismatch rebuilds the index.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub(crate) struct FileRecord {
@@ -26,6 +26,12 @@ pub(crate) struct ChunkRecord {
     pub doc_type: String,
     pub title: String,
     pub section: String,
+    /// Heading path embedded in front of the text.
+    #[serde(default)]
+    pub context: String,
+    /// Headings inside the chunk (for its outline vector).
+    #[serde(default)]
+    pub headings: Vec<String>,
     pub text: String,
 }
 
@@ -37,6 +43,7 @@ pub(crate) struct IndexSettings {
     pub dim: usize,
     pub chunk_max_tokens: usize,
     pub chunk_overlap_tokens: usize,
+    pub outline_weight: f32,
     pub backend: String,
 }
 
