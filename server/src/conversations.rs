@@ -150,6 +150,8 @@ pub enum EventKind {
     ActionDone { action: String, args: Value, result: Value },
     /// An account action was refused (policy or error).
     ActionRefused { action: String, args: Value, code: String, reason: String },
+    /// The customer reported a phone check (`answer` is what they said) or did a phone step.
+    DeviceReport { tool: String, outcome: String, answer: String },
     /// The assistant did not understand a message.
     NotUnderstood { text: String },
     /// The assistant replied; `turn` is the full turn as sent.

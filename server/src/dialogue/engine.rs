@@ -182,8 +182,13 @@ impl Engine {
                         intent = second;
                     }
                 }
-                if HUMAN_REQUEST.is_match(&text.to_lowercase()) {
+                let lower = text.to_lowercase();
+                if HUMAN_REQUEST.is_match(&lower) {
                     intent = ("human_agent".to_string(), intent.1.max(0.9));
+                } else if BIGGER_PLAN.is_match(&lower) {
+                    intent = ("change_plan".to_string(), intent.1.max(0.9));
+                } else if PRICE_OF_DATA.is_match(&lower) && DATA_QUANTITY.is_match(&lower) {
+                    intent = ("refuel_data".to_string(), intent.1.max(0.9));
                 }
                 Some(intent)
             }
@@ -437,7 +442,14 @@ impl Engine {
         if outcome == device::UNCLEAR {
             outcome = "unclear";
         }
-        self.log(work, vec![EventKind::Note { text: format!("device {tool}: {outcome}") }])?;
+        self.log(
+            work,
+            vec![EventKind::DeviceReport {
+                tool: tool.to_string(),
+                outcome: outcome.to_string(),
+                answer: u.text.chars().take(2000).collect(),
+            }],
+        )?;
         self.drive(work, Step::Advance(Some(outcome.to_string())))
     }
 
@@ -546,7 +558,15 @@ impl Engine {
 
     fn start_flow(&self, work: &mut Work<'_>, flow_name: &str, u: &Understanding) -> Result<(), EngineError> {
         self.log(work, vec![EventKind::FlowStarted { flow: flow_name.to_string() }])?;
-        let values = self.slot_values_for_flow(work, u);
+        let mut values = self.slot_values_for_flow(work, u);
+        // "No data since I landed in Lisbon": where the customer is, told up front.
+        let asks_location = self
+            .book
+            .flow(flow_name)
+            .is_some_and(|flow| flow.nodes.iter().any(|node| node.ask.as_deref() == Some("location")));
+        if asks_location && super::facts::is_abroad(&u.text) {
+            values.push(("location".to_string(), json!(u.text.clone())));
+        }
         self.fill_slots(work, values)
     }
 
@@ -698,6 +718,15 @@ impl Engine {
                 Some(Step::Start)
             }
             NodeKind::Device(tool) => {
+                // A check the customer already reported, with nothing changed since: reuse it.
+                if is_device_check(tool)
+                    && let Some(answer) = work.state.device_answers.get(tool)
+                {
+                    let outcome = device::read(tool, node.field.as_deref(), answer);
+                    if outcome != device::UNCLEAR {
+                        return Ok(Some(Step::Advance(Some(outcome.to_string()))));
+                    }
+                }
                 self.say(work, node.say.as_deref().unwrap_or("fallback"))?;
                 work.awaiting = Some(format!("device:{tool}"));
                 None
@@ -1041,6 +1070,17 @@ impl Engine {
     // ------------------------------------------------------------------ replies
 
     fn answer_or_fallback(&self, work: &mut Work<'_>, u: &Understanding) -> Result<(), EngineError> {
+        let after_anything_else =
+            work.state.last_reply.as_deref().is_some_and(|reply| {
+                self.replies.raw("anything_else").is_some_and(|question| reply.ends_with(question))
+            });
+        if after_anything_else {
+            // The request is done: answer a real question, else close politely.
+            if u.question && self.answer_from_knowledge(work, u)? {
+                return Ok(());
+            }
+            return self.say(work, "closing");
+        }
         if self.answer_from_knowledge(work, u)? {
             return Ok(());
         }
@@ -1119,6 +1159,10 @@ impl Engine {
 
     fn not_understood(&self, work: &mut Work<'_>, u: &Understanding, say_fallback: bool) -> Result<(), EngineError> {
         self.log(work, vec![EventKind::NotUnderstood { text: u.text.chars().take(200).collect() }])?;
+        if work.state.failed_understandings >= 4 {
+            // Still nothing understood after the offer: a person is the better help.
+            return self.hand_off(work, "the assistant could not understand the customer", "transferring");
+        }
         if work.state.failed_understandings >= 2 {
             let token = format!("offer-human-{}-{}", work.conversation_id, work.state.n_messages);
             self.log(
@@ -1261,8 +1305,14 @@ impl Engine {
 
     fn fill_slots(&self, work: &mut Work<'_>, fills: Vec<(String, Value)>) -> Result<(), EngineError> {
         let Some(flow) = work.state.frame().map(|frame| frame.flow.clone()) else { return Ok(()) };
-        let events =
-            fills.into_iter().map(|(slot, value)| EventKind::SlotSet { flow: flow.clone(), slot, value }).collect();
+        let events = fills
+            .into_iter()
+            .map(|(slot, value)| {
+                // The line in focus belongs to the conversation, not to one flow.
+                let flow = if slot == "line_id" { GLOBAL.to_string() } else { flow.clone() };
+                EventKind::SlotSet { flow, slot, value }
+            })
+            .collect();
         self.log(work, events)
     }
 
@@ -1329,6 +1379,12 @@ impl Engine {
 
     fn entity_for_slot(&self, work: &Work<'_>, u: &Understanding, slot: &str) -> Option<Value> {
         let _ = work;
+        if slot == "data_gb"
+            && !u.entities.iter().any(|e| matches!(e.value, EntityValue::DataAmount(_)))
+            && let Some(captures) = DATA_QUANTITY.captures(&u.text.to_lowercase())
+        {
+            return captures[1].parse::<f64>().ok().map(|gb| json!(gb));
+        }
         let candidates: Vec<(usize, Value)> = u
             .entities
             .iter()
@@ -1499,6 +1555,17 @@ static IDENTITY_WORDS: LazyLock<Regex> = LazyLock::new(|| {
 });
 static HUMAN_REQUEST: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(real|actual|live) (person|human|agent)|\b(speak|talk|chat) (to|with) (a |an |someone|somebody|a real |an actual )?(human|person|agent|representative|operator|someone|somebody)|human agent|customer service rep|representative please|transfer me").unwrap()
+});
+/// "I'd rather move to a bigger plan", "upgrade to a plan with more data".
+static BIGGER_PLAN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(bigger|larger|higher|better|more data) plan|plan with more (data|gb|gigs)|upgrade (my |the )?plan|(change|switch|move) (to )?(a |my )?(different|new|another|other|bigger|better) plan").unwrap()
+});
+/// "2 GB", "2 more GB", "1.5 extra gigs".
+static DATA_QUANTITY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(\d+(?:\.\d+)?)\s*(?:more\s+|extra\s+)?(?:gb|gigs?|gigabytes?)\b").unwrap());
+/// "How much would 2 more GB cost?"
+static PRICE_OF_DATA: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(cost|price|how much|charge)\b.*\b(more|extra|add|top|buy|get|refuel)\b|\b(more|extra|add|top|buy|get|refuel)\b.*\b(cost|price|how much|charge)\b").unwrap()
 });
 static CANCEL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(cancel (that|it|this)|cancel$|never ?mind|forget (it|that|about it)|changed my mind|stop (that|this|it)|don'?t do (it|that|this)|actually,? (no|cancel|stop)|scratch that)\b").unwrap()

@@ -55,6 +55,7 @@ pub const CHECKS: &[&str] = &[
     "can_resume",
     "travelling",
     "data_exceeded",
+    "suspended_line_to_resume",
 ];
 
 /// Most data one refuel may add (policy), in GB.
@@ -430,6 +431,22 @@ impl FactContext<'_> {
                 let location = self.slot_str("location").unwrap_or_default().to_lowercase();
                 if is_abroad(&location) { CheckResult::is("abroad") } else { CheckResult::is("home") }
             }
+            "suspended_line_to_resume" => {
+                // After a payment: a suspended line of the customer that the policy lets resume.
+                if self.state.stack.len() > 1 {
+                    return Some(CheckResult::is("nested"));
+                }
+                let overdue_left = self.bills().iter().any(|bill| bill.status == BillStatus::Overdue);
+                let resumable = self.lines().into_iter().find(|line| {
+                    line.status() == LineStatus::Suspended && line.contract_end_date.is_none_or(|end| end >= self.today)
+                });
+                match resumable {
+                    Some(line) if !overdue_left => {
+                        CheckResult::filling("resumable", "line_id", json!(line.line_id.to_string()))
+                    }
+                    _ => CheckResult::is("none"),
+                }
+            }
             "data_exceeded" => {
                 let line = self.line()?;
                 let allowance = self.plan()?.data_limit.to_gb() + line.data_refuelled.to_gb();
@@ -447,6 +464,11 @@ impl FactContext<'_> {
 /// Whether a customer's answer about where they are means they are travelling.
 pub fn is_abroad(location: &str) -> bool {
     let lower = location.to_lowercase();
+    let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let names_a_place_abroad = PLACES_ABROAD.iter().any(|place| {
+        let place_words: Vec<&str> = place.split(' ').collect();
+        words.windows(place_words.len()).any(|window| window == place_words.as_slice())
+    });
     let negated =
         ["not travel", "not abroad", "at home", "home country", "i'm home", "im home", "not outside", "no,", "nope"]
             .iter()
@@ -455,6 +477,9 @@ pub fn is_abroad(location: &str) -> bool {
             || lower.starts_with("no ");
     if negated {
         return false;
+    }
+    if names_a_place_abroad {
+        return true;
     }
     [
         "abroad",
@@ -480,6 +505,115 @@ pub fn is_abroad(location: &str) -> bool {
     .iter()
     .any(|word| lower.contains(word))
 }
+
+/// Countries and large cities outside the operator's home country (the demo operator is in the
+/// United States), as lowercase words.
+const PLACES_ABROAD: &[&str] = &[
+    "mexico",
+    "canada",
+    "france",
+    "spain",
+    "portugal",
+    "italy",
+    "germany",
+    "austria",
+    "switzerland",
+    "belgium",
+    "netherlands",
+    "holland",
+    "ireland",
+    "uk",
+    "england",
+    "scotland",
+    "wales",
+    "britain",
+    "europe",
+    "greece",
+    "turkey",
+    "poland",
+    "czech",
+    "hungary",
+    "croatia",
+    "sweden",
+    "norway",
+    "denmark",
+    "finland",
+    "iceland",
+    "japan",
+    "china",
+    "korea",
+    "india",
+    "thailand",
+    "vietnam",
+    "singapore",
+    "indonesia",
+    "philippines",
+    "australia",
+    "new zealand",
+    "brazil",
+    "argentina",
+    "chile",
+    "peru",
+    "colombia",
+    "costa rica",
+    "cuba",
+    "egypt",
+    "morocco",
+    "south africa",
+    "kenya",
+    "israel",
+    "dubai",
+    "emirates",
+    "qatar",
+    "caribbean",
+    "bahamas",
+    "jamaica",
+    "puerto vallarta",
+    "cancun",
+    "toronto",
+    "vancouver",
+    "montreal",
+    "london",
+    "paris",
+    "madrid",
+    "barcelona",
+    "lisbon",
+    "porto",
+    "rome",
+    "milan",
+    "venice",
+    "florence",
+    "berlin",
+    "munich",
+    "amsterdam",
+    "brussels",
+    "dublin",
+    "vienna",
+    "prague",
+    "zurich",
+    "geneva",
+    "athens",
+    "istanbul",
+    "tokyo",
+    "osaka",
+    "seoul",
+    "beijing",
+    "shanghai",
+    "hong kong",
+    "bangkok",
+    "sydney",
+    "melbourne",
+    "rio",
+    "lima",
+    "bogota",
+    "buenos aires",
+    "mexico city",
+    "cairo",
+    "marrakech",
+    "cape town",
+    "tel aviv",
+    "bali",
+];
 
 fn is_unpaid(status: BillStatus) -> bool {
     matches!(status, BillStatus::Issued | BillStatus::Overdue | BillStatus::AwaitingPayment)
@@ -512,6 +646,10 @@ mod tests {
         assert!(!is_abroad("No, I'm at home"));
         assert!(!is_abroad("I don't know"));
         assert!(!is_abroad("no"));
+        assert!(is_abroad("in Madrid, Spain"));
+        assert!(is_abroad("Spain"));
+        assert!(is_abroad("no internet since I arrived in Portugal"));
+        assert!(!is_abroad("I'm in Springfield"));
     }
 
     #[test]

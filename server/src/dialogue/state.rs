@@ -57,6 +57,9 @@ pub struct State {
     pub last_reply: Option<String>,
     /// Device steps the customer was asked to do (`toggle_airplane_mode`, ...), in order.
     pub device_actions: Vec<String>,
+    /// What the customer last reported for each phone check, until something changes on the
+    /// phone or the account (then the check has to be asked again).
+    pub device_answers: BTreeMap<String, String>,
     last_message_failed: bool,
 }
 
@@ -147,6 +150,16 @@ impl State {
                 if *status == Status::Open {
                     self.handed_off = false;
                 }
+            }
+            EventKind::DeviceReport { tool, answer, .. } => {
+                if is_device_check(tool) {
+                    self.device_answers.insert(tool.clone(), answer.clone());
+                } else {
+                    self.device_answers.clear();
+                }
+            }
+            EventKind::ActionDone { action, .. } if !action.starts_with("get_") && !action.starts_with("list_") => {
+                self.device_answers.clear();
             }
             EventKind::Intent { .. }
             | EventKind::ActionRequested { .. }

@@ -28,7 +28,9 @@ pub fn summarise(events: &[Event], customer_id: Option<&str>) -> String {
     let checks: Vec<String> = events
         .iter()
         .filter_map(|event| match &event.kind {
-            EventKind::Note { text } if text.starts_with("device ") => Some(text["device ".len()..].replace('_', " ")),
+            EventKind::DeviceReport { tool, outcome, .. } => {
+                Some(format!("{}: {}", tool.replace('_', " "), outcome.replace('_', " ")))
+            }
             _ => None,
         })
         .collect();
