@@ -504,7 +504,7 @@ async fn post_login(request: HttpRequest, state: web::Data<AppState>, body: web:
         Ok(sign_in) => {
             tracing::info!(agent = %sign_in.session.agent, "console sign-in");
             let secure = secure_cookies(&request, &state);
-            let lifetime = sign_in.session.seconds_left();
+            let lifetime = (sign_in.session.expires_at - sign_in.session.created_at).num_seconds();
             let mut expired_login = cookie(LOGIN_CSRF_COOKIE, String::new(), 0, secure);
             expired_login.make_removal();
             Ok(HttpResponse::SeeOther()

@@ -6,6 +6,8 @@ mod accounts_hooks;
 mod accounts_staff;
 mod api;
 mod channels;
+mod console;
+mod console_browser;
 mod dialogue;
 mod rest;
 mod scenarios;

@@ -1,0 +1,132 @@
+//! The agent console in a real browser: Debian's Chromium driven by playwright-core
+//! (`web/e2e/console.spec.mjs`) against a running server. Needs `/usr/bin/chromium` (Debian's
+//! `chromium` package) and Node.js with npm; the npm dependencies of `web/e2e` are installed
+//! with `npm ci` on first use. Screenshots go to `target/test-output/console/`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use server::accounts::{Actor, CustomerId};
+use server::console::{AgentName, Console, Password, Role};
+use server::conversations::EventKind;
+
+use crate::support::TestApp;
+
+const AGENT: &str = "alice";
+const PASSWORD: &str = "a browser password";
+
+fn workspace_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace").to_path_buf()
+}
+
+fn chromium_path() -> PathBuf {
+    let path = std::env::var_os("CHROMIUM_PATH").map(PathBuf::from).unwrap_or_else(|| "/usr/bin/chromium".into());
+    assert!(
+        path.exists(),
+        "{} not found: install Debian's chromium (`apt-get install -y chromium`) or set CHROMIUM_PATH",
+        path.display()
+    );
+    path
+}
+
+/// Installs playwright-core from the committed lock file when it is missing.
+fn ensure_node_modules(e2e_dir: &Path) {
+    if e2e_dir.join("node_modules/playwright-core/package.json").exists() {
+        return;
+    }
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(e2e_dir)
+        .status()
+        .expect("running npm (Node.js and npm are needed for the browser test)");
+    assert!(status.success(), "npm ci failed in {}", e2e_dir.display());
+}
+
+#[test]
+fn an_agent_works_a_transferred_conversation_in_a_real_browser() {
+    let chromium = chromium_path();
+    let e2e_dir = workspace_dir().join("web/e2e");
+    ensure_node_modules(&e2e_dir);
+    let output_dir = workspace_dir().join("target/test-output/console");
+    std::fs::create_dir_all(&output_dir).unwrap();
+    for stale in ["console-queue.png", "console-conversation.png", "console-confirmation.png", "console-failure.png"] {
+        let _ = std::fs::remove_file(output_dir.join(stale));
+    }
+    // A server of its own, so the queue holds only what this test does.
+    let app = TestApp::spawn();
+    let console = Console::open(&app.state.db, &app.state.settings.console).unwrap();
+    console.agents().add(&AgentName::parse(AGENT).unwrap(), Role::Agent, &Password::parse(PASSWORD).unwrap()).unwrap();
+    let base_url = app.url("");
+
+    let mut child = Command::new("node")
+        .arg(e2e_dir.join("console.spec.mjs"))
+        .arg(&base_url)
+        .arg(&output_dir)
+        .arg(AGENT)
+        .env("CONSOLE_PASSWORD", PASSWORD)
+        .env("CHROMIUM_PATH", &chromium)
+        .current_dir(&e2e_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running node");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(20 * 60) {
+            let _ = child.kill();
+            panic!("the browser test did not finish in 20 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(status.success(), "the browser test failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
+
+    let result: Value = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("RESULT "))
+        .map(|json| serde_json::from_str(json).unwrap())
+        .unwrap_or_else(|| panic!("no RESULT line:\n{stdout}"));
+
+    // What the browser saw is what the log and the audit log say happened.
+    let conversation_id = result["conversation_id"].as_str().unwrap();
+    let events = app.state.conversations.events(conversation_id).unwrap();
+    let agent_messages: Vec<&str> = events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::AgentMessage { agent, text } if agent == AGENT => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(agent_messages, vec![result["sent"].as_str().unwrap()]);
+    let refuels: Vec<&Value> = events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::ActionDone { action, args, .. } if action == "refuel_data" => Some(args),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refuels.len(), 1, "exactly one refuel ran: {refuels:?}");
+    assert_eq!(refuels[0]["gb_amount"], 1.0);
+    let store = app.state.readiness.engine().unwrap().registry().store().clone();
+    let audited = store
+        .audit_for_customer(&CustomerId::parse("C2004").unwrap())
+        .unwrap()
+        .into_iter()
+        .filter(|entry| entry.action == "refuel_data" && entry.actor == Actor::agent(AGENT))
+        .count();
+    assert_eq!(audited, 1);
+    let header = app.state.conversations.get(conversation_id).unwrap();
+    assert_eq!(header.taken_over_by, None, "handed back to the assistant");
+
+    for name in ["console-queue.png", "console-conversation.png", "console-confirmation.png"] {
+        let bytes = std::fs::read(output_dir.join(name)).unwrap_or_else(|_| panic!("{name} was not saved"));
+        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "{name} is not a screenshot");
+    }
+}
