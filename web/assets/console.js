@@ -104,8 +104,12 @@
       customer.append(" ", el("span", { className: "badge warn", text: "flagged", title: "The assistant failed to understand the customer repeatedly" }));
     }
     const waiting = el("td", { className: "waiting", "data-since": row.waiting_since, text: row.snoozed_until || row.waiting });
-    const holder = row.holder || row.assignee;
-    const withCell = el("td", {}, [holder ? document.createTextNode(holder) : el("span", { className: "muted", text: "assistant" })]);
+    const withCell = el("td", {}, row.holder
+      ? [document.createTextNode(row.holder)]
+      : [
+          el("span", { className: "muted", text: "assistant" }),
+          row.assignee ? el("span", { className: "small muted", text: ` · assigned to ${row.assignee}` }) : null,
+        ]);
     return el("tr", { "data-id": row.id, className: row.flagged ? "flagged" : "" }, [
       customer,
       el("td", {}, [el("span", { className: `channel channel-${row.channel}`, text: row.channel })]),

@@ -66,11 +66,11 @@ pub struct CannedResponse {
 const DEFAULTS: &[(&str, &str)] = &[
     (
         "hello",
-        "Hi, I'm a member of the Kestrel Mobile team and I'm taking over from the assistant. I've read your conversation, so there's no need to repeat anything.",
+        "Hi, I'm a member of the customer care team and I'm taking over from the assistant. I've read your conversation, so there's no need to repeat anything.",
     ),
     (
         "roaming",
-        "Roaming is free to switch on for every plan. Once it's on, data abroad is charged at the roaming rates of the country you're in; you can check them on our roaming page before you travel.",
+        "Turning on roaming is free on every plan, with no daily or monthly fee. Data abroad counts against your normal monthly allowance; only calls and texts in some destinations cost extra. Remember to switch Data Roaming on in your phone's settings too.",
     ),
     (
         "refuel",
