@@ -662,8 +662,8 @@ fn the_queue_updates_live() {
     let started = Instant::now();
     loop {
         let event = receiver.recv_timeout(Duration::from_secs(60)).expect("a queue update");
-        if event.starts_with("queue ") {
-            let queue: Value = serde_json::from_str(&event["queue ".len()..]).unwrap();
+        if let Some(data) = event.strip_prefix("queue ") {
+            let queue: Value = serde_json::from_str(data).unwrap();
             if queue["waiting"].as_array().unwrap().iter().any(|row| row["id"] == id.as_str()) {
                 break;
             }
