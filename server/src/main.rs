@@ -10,6 +10,8 @@ use server::cli::{
 use server::commands;
 
 fn main() -> ExitCode {
+    // Thread counts of candle's kernels are read once per process: set them before anything else.
+    inference::init_threads(inference::ThreadSettings::recommended());
     let cli = Cli::parse();
     let is_server = matches!(cli.command, None | Some(Command::Serve { .. }));
     server::telemetry::init(if is_server { "info" } else { "warn" });

@@ -33,6 +33,7 @@ impl TestApp {
 
     /// Starts a server without waiting for readiness.
     pub fn start(settings: Settings) -> TestApp {
+        inference::init_threads(inference::ThreadSettings::recommended());
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
