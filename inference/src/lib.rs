@@ -6,11 +6,12 @@
 //!   (all-MiniLM-L6-v2 by default), matching sentence-transformers.
 //! - [`ChatModel`] generates replies with a Llama-architecture GGUF model (SmolLM2-135M-Instruct
 //!   by default), its tokenizer rebuilt from the GGUF metadata, streaming text as it is decoded.
-//! - [`bench`] holds the measurements behind `switchboard bench`.
+//! - [`bench`](mod@bench) holds the measurements behind `switchboard bench`.
 //!
 //! Everything runs on the CPU with candle. Models are loaded from paths, so operators can swap
-//! in any BERT-family safetensors encoder or Llama GGUF chat model. Thread counts of candle's
-//! kernels are per process: see [`threads`].
+//! in any BERT-family safetensors encoder or Llama-architecture GGUF chat model with a byte-level
+//! BPE tokenizer (SmolLM, Llama 3; SentencePiece GGUFs are refused with a clear error). Thread
+//! counts of candle's kernels are per process: see [`threads`].
 //!
 //! This crate knows nothing of HTTP, knowledge bases or prompts.
 
