@@ -184,9 +184,12 @@ pub(crate) struct CalibrationItem {
 
 /// Chooses the out-of-scope threshold on held-out items.
 ///
-/// With out-of-scope items: the threshold maximising in-scope accuracy + out-of-scope recall
-/// (each weighted equally, whatever their counts), ties to the lower threshold. Without: the
-/// threshold rejecting at most `max_in_scope_rejection` of the correctly classified in-scope items.
+/// With out-of-scope items: the threshold maximising the number of right decisions on the slice
+/// (in-scope items classified right and kept, out-of-scope items rejected), so the balance follows
+/// the share of out-of-scope traffic the data shows; ties go to the lower threshold. (Weighting
+/// both kinds equally instead rejected 13% of in-scope CLINC150 items for 99% out-of-scope
+/// recall.) Without: the threshold rejecting at most `max_in_scope_rejection` of the correctly
+/// classified in-scope items.
 pub(crate) fn choose_threshold(items: &[CalibrationItem], max_in_scope_rejection: f64) -> f32 {
     let mut in_scope: Vec<(f32, bool)> = Vec::new();
     let mut out_of_scope: Vec<f32> = Vec::new();
@@ -214,9 +217,9 @@ pub(crate) fn choose_threshold(items: &[CalibrationItem], max_in_scope_rejection
     candidates.dedup();
     let mut best = (f64::NEG_INFINITY, 0.0f32);
     for window in std::iter::once(candidates[0] - 1e-4).chain(candidates.windows(2).map(|w| (w[0] + w[1]) / 2.0)) {
-        let accuracy = in_scope.iter().filter(|(s, ok)| *ok && *s >= window).count() as f64 / in_scope.len() as f64;
-        let recall = out_of_scope.iter().filter(|s| **s < window).count() as f64 / out_of_scope.len() as f64;
-        let objective = accuracy + recall;
+        let n_kept_right = in_scope.iter().filter(|(s, ok)| *ok && *s >= window).count();
+        let n_rejected = out_of_scope.iter().filter(|s| **s < window).count();
+        let objective = (n_kept_right + n_rejected) as f64;
         if objective > best.0 + 1e-12 {
             best = (objective, window);
         }
