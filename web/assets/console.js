@@ -346,6 +346,7 @@
       if (result) {
         text.value = "";
         cannedList.hidden = true;
+        if (!asNote) loadSuggestions();
       }
       text.focus();
     });
