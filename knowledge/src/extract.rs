@@ -110,11 +110,14 @@ fn normalize_space(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// A heading path (level and text of each heading) and the blocks under it.
+type SectionBlocks = (Vec<(u8, String)>, Vec<String>);
+
 /// Collects headings and blocks, then resolves section paths once the title is known.
 #[derive(Default)]
 struct SectionBuilder {
     stack: Vec<(u8, String)>,
-    sections: Vec<(Vec<(u8, String)>, Vec<String>)>,
+    sections: Vec<SectionBlocks>,
     blocks: Vec<String>,
     first_h1: Option<String>,
 }

@@ -164,15 +164,11 @@ impl Matrix {
         let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(n + 1);
         let mut threshold = f32::NEG_INFINITY;
         for (row, vector) in self.data.chunks_exact(self.dim).enumerate() {
-            if let Some(types) = &allowed_types {
-                if !types.contains(&self.doc_types[row]) {
-                    continue;
-                }
+            if allowed_types.as_ref().is_some_and(|types| !types.contains(&self.doc_types[row])) {
+                continue;
             }
-            if let Some(documents) = &allowed_documents {
-                if !documents.contains(&self.documents[row]) {
-                    continue;
-                }
+            if allowed_documents.as_ref().is_some_and(|documents| !documents.contains(&self.documents[row])) {
+                continue;
             }
             let similarity = dot(vector, query);
             if heap.len() < n {

@@ -339,7 +339,7 @@ impl ConversationStore {
             let (_, bytes) = item?;
             out.push(serde_json::from_slice::<Conversation>(&bytes)?);
         }
-        out.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
+        out.sort_by_key(|conversation| std::cmp::Reverse(conversation.updated_at));
         Ok(out)
     }
 

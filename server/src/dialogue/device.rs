@@ -43,11 +43,7 @@ pub fn read(tool: &str, field: Option<&str>, answer: &str) -> &'static str {
 }
 
 fn normalise(answer: &str) -> String {
-    answer
-        .to_lowercase()
-        .replace(['_', '\u{2019}'], " ")
-        .replace("wifi", "wi-fi")
-        .replace("wi-fi calling", "wi-fi calling")
+    answer.to_lowercase().replace(['_', '\u{2019}'], " ").replace("wifi", "wi-fi")
 }
 
 static NEGATIVE: LazyLock<Regex> = LazyLock::new(|| {

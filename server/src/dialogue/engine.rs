@@ -217,11 +217,11 @@ impl Engine {
     }
 
     fn handle(&self, work: &mut Work<'_>, u: &Understanding) -> Result<(), EngineError> {
-        if work.state.awaiting.as_deref() == Some("csat") {
-            if let Some(score) = Engine::parse_csat(&u.text) {
-                self.log(work, vec![EventKind::Csat { score }])?;
-                return self.say(work, "csat_thanks");
-            }
+        if work.state.awaiting.as_deref() == Some("csat")
+            && let Some(score) = Engine::parse_csat(&u.text)
+        {
+            self.log(work, vec![EventKind::Csat { score }])?;
+            return self.say(work, "csat_thanks");
         }
         if work.state.handed_off && work.state.stack.is_empty() {
             self.say(work, "agent_is_handling")?;
@@ -358,7 +358,6 @@ impl Engine {
     fn on_line_answer(&self, work: &mut Work<'_>, u: &Understanding) -> Result<(), EngineError> {
         let facts = self.facts(work);
         let lines = facts.lines();
-        drop(facts);
         let chosen = u.values().find_map(|value| match value {
             EntityValue::PhoneNumber(number) => {
                 lines.iter().find(|line| same_phone(line.phone_number.as_str(), number)).map(|l| l.line_id.to_string())
@@ -902,7 +901,6 @@ impl Engine {
         let facts = self.facts(work);
         let lines = facts.lines();
         let current = facts.line();
-        drop(facts);
         if current.as_ref().is_some_and(|line| lines.iter().any(|l| l.line_id == line.line_id)) {
             return Ok(true);
         }
@@ -1234,7 +1232,6 @@ impl Engine {
                 self.replies.render("flow_gave_up", &|name| facts.fact(name)).map_err(|error| anyhow::anyhow!(error))?
             }
         };
-        drop(facts);
         if !text.trim().is_empty() {
             work.parts.push(text.trim().to_string());
         }
@@ -1464,10 +1461,8 @@ static CORRECTION: LazyLock<Regex> = LazyLock::new(|| {
 /// The next node after `current` for `outcome`.
 fn next_node(flow: &Flow, current: &str, outcome: Option<&str>) -> Option<String> {
     let (idx, node) = flow.node(current)?;
-    if let Some(outcome) = outcome {
-        if let Some(next) = node.on.get(outcome).or_else(|| node.on.get("*")) {
-            return Some(next.clone());
-        }
+    if let Some(next) = outcome.and_then(|outcome| node.on.get(outcome).or_else(|| node.on.get("*"))) {
+        return Some(next.clone());
     }
     if let Some(next) = &node.goto {
         return Some(next.clone());
@@ -1493,10 +1488,8 @@ fn find_customer_id(output: &Value) -> Option<String> {
         return Some(id.to_string());
     }
     for key in ["customer", "customers"] {
-        if let Some(inner) = output.get(key) {
-            if let Some(id) = find_customer_id(inner) {
-                return Some(id);
-            }
+        if let Some(id) = output.get(key).and_then(find_customer_id) {
+            return Some(id);
         }
     }
     match output {

@@ -85,7 +85,7 @@ impl FactContext<'_> {
         let Some(customer) = self.customer() else { return Vec::new() };
         let mut bills: Vec<Bill> =
             customer.bill_ids.iter().filter_map(|id| self.store.bill(id).ok().flatten()).collect();
-        bills.sort_by(|a, b| b.issue_date.cmp(&a.issue_date));
+        bills.sort_by_key(|bill| std::cmp::Reverse(bill.issue_date));
         bills
     }
 

@@ -649,10 +649,10 @@ fn the_queue_updates_live() {
             let Ok(line) = line else { return };
             if let Some(name) = line.strip_prefix("event: ") {
                 event = name.to_string();
-            } else if let Some(data) = line.strip_prefix("data: ") {
-                if sender.send(format!("{event} {data}")).is_err() {
-                    return;
-                }
+            } else if let Some(data) = line.strip_prefix("data: ")
+                && sender.send(format!("{event} {data}")).is_err()
+            {
+                return;
             }
         }
     });
