@@ -100,7 +100,7 @@ impl Engine {
         let evidence = Evidence::new(&[&notes, &transcript], &self.plan_names);
         let kept: Vec<String> = split_sentences(&generated)
             .into_iter()
-            .filter(|sentence| sentence.ends_with(['.', '!', '?']) && evidence.supports(sentence))
+            .filter(|sentence| sentence.ends_with(['.', '!']) && evidence.supports(sentence))
             .collect();
         Ok(if kept.is_empty() { notes } else { format!("{} ({notes})", kept.join(" ")) })
     }

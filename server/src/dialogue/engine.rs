@@ -55,6 +55,8 @@ pub struct Understanding {
     pub dont_know: bool,
     pub question: bool,
     pub gibberish: bool,
+    /// Further requests in the same message ("fix my data, then upgrade my plan"), in order.
+    pub more_requests: Vec<String>,
 }
 
 impl Understanding {
@@ -183,6 +185,14 @@ impl Engine {
                     }
                 }
                 let lower = text.to_lowercase();
+                let model_is_sure =
+                    intent.1 >= 0.6 && !IDENTITY_INTENTS.contains(&intent.0.as_str()) && intent.0 != "out_of_scope";
+                if let Some(travel) = travel_intent(&lower).filter(|_| !model_is_sure) {
+                    intent = (travel.to_string(), intent.1.max(0.8));
+                }
+                if VAGUE_HELP.is_match(lower.trim()) {
+                    intent = ("help".to_string(), 1.0);
+                }
                 if HUMAN_REQUEST.is_match(&lower) {
                     intent = ("human_agent".to_string(), intent.1.max(0.9));
                 } else if BIGGER_PLAN.is_match(&lower) {
@@ -203,7 +213,9 @@ impl Engine {
             Some(("deny", confidence)) if confidence >= 0.5 => Some(false),
             _ => None,
         });
+        let (intent, more_requests) = self.requests_in_clauses(text, intent)?;
         Ok(Understanding {
+            more_requests,
             text: text.to_string(),
             embedding,
             intent,
@@ -214,6 +226,83 @@ impl Engine {
             question: text.trim_end().ends_with('?') || QUESTION_START.is_match(&text.to_lowercase()),
             gibberish: is_gibberish(text),
         })
+    }
+
+    /// The flow intents of a message's clauses, in order, when it asks for several things;
+    /// the first becomes the message's intent, the others wait their turn.
+    fn requests_in_clauses(
+        &self,
+        text: &str,
+        intent: Option<(String, f32)>,
+    ) -> anyhow::Result<(Option<(String, f32)>, Vec<String>)> {
+        let Some(intents) = &self.intents else { return Ok((intent, Vec::new())) };
+        let clauses = split_clauses(text);
+        if clauses.len() < 2 {
+            return Ok((intent, Vec::new()));
+        }
+        let embeddings = self.encoder.embed(&clauses.iter().map(String::as_str).collect::<Vec<_>>())?;
+        let mut found: Vec<(String, f32)> = Vec::new();
+        for (clause, embedding) in clauses.iter().zip(&embeddings) {
+            let lower = clause.to_lowercase();
+            let mut predicted = intents.predict(clause, embedding)?;
+            if let Some(travel) = travel_intent(&lower) {
+                predicted = (travel.to_string(), predicted.1.max(0.8));
+            } else if BIGGER_PLAN.is_match(&lower) || UPGRADE_TO_PLAN.is_match(&lower) {
+                predicted = ("change_plan".to_string(), predicted.1.max(0.8));
+            }
+            let is_flow = self.book.flow_for_intent(&predicted.0).is_some() && predicted.0 != "human_agent";
+            if is_flow && predicted.1 >= 0.5 && !found.iter().any(|(name, _)| *name == predicted.0) {
+                found.push(predicted);
+            }
+        }
+        if found.len() < 2 {
+            return Ok((intent, Vec::new()));
+        }
+        let first = found.remove(0);
+        Ok((Some(first), found.into_iter().map(|(name, _)| name).collect()))
+    }
+
+    /// Remembers requests to handle after the current one.
+    fn queue_requests(&self, work: &mut Work<'_>, requests: &[String]) -> Result<(), EngineError> {
+        if requests.is_empty() {
+            return Ok(());
+        }
+        let mut queued: Vec<String> = work
+            .state
+            .globals
+            .get("_queued")
+            .and_then(|value| serde_json::from_value(value.clone()).ok())
+            .unwrap_or_default();
+        for request in requests {
+            if !queued.contains(request) {
+                queued.push(request.clone());
+            }
+        }
+        self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: "_queued".into(), value: json!(queued) }])
+    }
+
+    /// Starts the next queued request, if any; `true` when one started.
+    fn start_queued(&self, work: &mut Work<'_>) -> Result<bool, EngineError> {
+        let mut queued: Vec<String> = work
+            .state
+            .globals
+            .get("_queued")
+            .and_then(|value| serde_json::from_value(value.clone()).ok())
+            .unwrap_or_default();
+        while !queued.is_empty() {
+            let intent = queued.remove(0);
+            self.log(
+                work,
+                vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: "_queued".into(), value: json!(queued) }],
+            )?;
+            if let Some(flow) = self.book.flow_for_intent(&intent) {
+                let flow_name = flow.name.clone();
+                self.say(work, "next_request")?;
+                self.log(work, vec![EventKind::FlowStarted { flow: flow_name }])?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn handle(&self, work: &mut Work<'_>, u: &Understanding) -> Result<(), EngineError> {
@@ -228,7 +317,7 @@ impl Engine {
             return Ok(());
         }
         let active = !work.state.stack.is_empty() || work.state.pending.is_some();
-        if u.cancel && active && !matches!(u.yes_no, Some(true)) {
+        if u.cancel && active && !matches!(u.yes_no, Some(true)) && self.slot_values_for_flow(work, u).is_empty() {
             return self.cancel_all(work);
         }
         let awaiting = work.state.awaiting.clone();
@@ -351,6 +440,19 @@ impl Engine {
         }
         for (slot, value) in fills {
             self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot, value }])?;
+        }
+        // "555-123-2002 - it has said No Service since I dropped it": the request comes along.
+        if let Some(request) = without_identity(&u.text, &u.entities)
+            && request.split_whitespace().count() >= 3
+            && let Some(intents) = &self.intents
+        {
+            let embedding = self.encoder.embed(&[&request])?.pop().unwrap_or_default();
+            let (name, confidence) = intents.predict(&request, &embedding)?;
+            let current = work.state.frame().map(|frame| frame.flow.clone());
+            let flow = self.book.flow_for_intent(&name).map(|flow| flow.name.clone());
+            if confidence >= 0.5 && flow.is_some() && flow != current {
+                self.queue_requests(work, &[name])?;
+            }
         }
         self.drive(work, Step::Start)
     }
@@ -531,6 +633,7 @@ impl Engine {
                 }
                 let flow_name = flow.name.clone();
                 self.start_flow(work, &flow_name, u)?;
+                self.queue_requests(work, &u.more_requests)?;
                 return self.drive(work, Step::Start);
             }
             if SMALL_TALK.contains(&intent) && !u.question {
@@ -753,6 +856,9 @@ impl Engine {
         let Some(frame) = work.state.frame().cloned() else { return Ok(None) };
         self.log(work, vec![EventKind::FlowEnded { flow: frame.flow.clone(), outcome: outcome.as_str().into() }])?;
         if work.state.stack.is_empty() {
+            if !work.handoff && self.start_queued(work)? {
+                return Ok(Some(Step::Start));
+            }
             if !work.handoff && !work.parts.last().is_some_and(|part| part.trim_end().ends_with('?')) {
                 self.say(work, "anything_else")?;
             }
@@ -799,25 +905,8 @@ impl Engine {
         let globals = work.state.globals.clone();
         let given = |slot: &str| globals.get(slot).and_then(Value::as_str).map(str::to_string);
         let tried = |slot: &str| globals.contains_key(slot);
-        if let Some(phone) = given("phone_number")
-            && !tried("_phone_lookup_failed")
-        {
-            let found = self.lookup(work, "get_customer_by_phone", json!({"phone_number": phone}))?;
-            if let Some(customer_id) = found {
-                self.bind_customer(work, &customer_id, true, "phone number")?;
-                return Ok(true);
-            }
-            work.extra.insert("given_phone".into(), phone);
-            self.say(work, "not_found_phone")?;
-            self.log(
-                work,
-                vec![EventKind::SlotSet {
-                    flow: GLOBAL.into(),
-                    slot: "_phone_lookup_failed".into(),
-                    value: json!(true),
-                }],
-            )?;
-        }
+        // A customer id or a name with a date of birth says who writes; a phone number may be
+        // the line the request is about (someone else's, even), so it comes last.
         if let Some(customer_id) = given("customer_id")
             && !tried("_id_lookup_failed")
         {
@@ -847,6 +936,25 @@ impl Engine {
                 vec![EventKind::SlotSet {
                     flow: GLOBAL.into(),
                     slot: "_name_lookup_failed".into(),
+                    value: json!(true),
+                }],
+            )?;
+        }
+        if let Some(phone) = given("phone_number")
+            && !tried("_phone_lookup_failed")
+        {
+            let found = self.lookup(work, "get_customer_by_phone", json!({"phone_number": phone}))?;
+            if let Some(customer_id) = found {
+                self.bind_customer(work, &customer_id, true, "phone number")?;
+                return Ok(true);
+            }
+            work.extra.insert("given_phone".into(), phone);
+            self.say(work, "not_found_phone")?;
+            self.log(
+                work,
+                vec![EventKind::SlotSet {
+                    flow: GLOBAL.into(),
+                    slot: "_phone_lookup_failed".into(),
                     value: json!(true),
                 }],
             )?;
@@ -904,10 +1012,24 @@ impl Engine {
         if current.as_ref().is_some_and(|line| lines.iter().any(|l| l.line_id == line.line_id)) {
             return Ok(true);
         }
-        let by_phone = work
-            .state
-            .global("phone_number")
+        let given_phone = work.state.global("phone_number").map(str::to_string);
+        let by_phone = given_phone
+            .as_deref()
             .and_then(|phone| lines.iter().find(|line| same_phone(line.phone_number.as_str(), phone)));
+        let contact_number = self.facts(work).customer().map(|c| c.phone_number.to_string());
+        if let Some(phone) = &given_phone
+            && by_phone.is_none()
+            && !contact_number.as_deref().is_some_and(|contact| same_phone(contact, phone))
+            && !work.state.globals.contains_key("_foreign_line_said")
+        {
+            // "Suspend 555-123-2005" from someone whose line it is not.
+            work.extra.insert("given_phone".into(), phone.clone());
+            self.say(work, "line_not_on_account")?;
+            self.log(
+                work,
+                vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: "_foreign_line_said".into(), value: json!(true) }],
+            )?;
+        }
         let preferred: Vec<_> = match flow.prefer_line.as_deref() {
             Some("suspended") => {
                 lines.iter().filter(|line| line.status() == accounts::domain::LineStatus::Suspended).collect()
@@ -1213,11 +1335,11 @@ impl Engine {
     fn give_up_if_stuck(&self, work: &mut Work<'_>, key: &str) -> Result<(), EngineError> {
         let count = work.state.globals.get(key).and_then(Value::as_u64).unwrap_or(0) + 1;
         self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: key.into(), value: json!(count) }])?;
-        if count > u64::from(MAX_NODE_VISITS) {
+        if count > u64::from(MAX_ASKS) {
             work.parts.clear();
             work.awaiting = None;
             self.end_all(work, EndOutcome::Failed)?;
-            self.say(work, "identification_failed")?;
+            self.say(work, if key == "__line" { "line_not_identified" } else { "identification_failed" })?;
         }
         Ok(())
     }
@@ -1549,6 +1671,56 @@ static IDENTITY_WORDS: LazyLock<Regex> = LazyLock::new(|| {
 static HUMAN_REQUEST: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(real|actual|live) (person|human|agent)|\b(speak|talk|chat) (to|with) (a |an |someone|somebody|a real |an actual )?(human|person|agent|representative|operator|someone|somebody)|human agent|customer service rep|representative please|transfer me").unwrap()
 });
+/// Which request a mention of travel makes: a trip ahead asks for roaming; being abroad
+/// without data is a data problem.
+fn travel_intent(lower: &str) -> Option<&'static str> {
+    if !(super::facts::is_abroad(lower) || TRAVEL_WORDS.is_match(lower)) {
+        return None;
+    }
+    if DATA_TROUBLE.is_match(lower) {
+        Some("mobile_data_issue")
+    } else if TRIP_AHEAD.is_match(lower) {
+        Some("enable_roaming")
+    } else {
+        None
+    }
+}
+
+/// The clauses of a message that may carry separate requests.
+fn split_clauses(text: &str) -> Vec<String> {
+    let mut clauses = Vec::new();
+    for sentence in super::guardrail::split_sentences(text) {
+        for part in CLAUSE_BREAK.split(&sentence) {
+            let part = part.trim().trim_matches(|c: char| c == ',' || c == ':' || c == ';').trim();
+            if part.split_whitespace().count() >= 3 {
+                clauses.push(part.to_string());
+            }
+        }
+    }
+    clauses
+}
+
+static CLAUSE_BREAK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:and then|oh and|and also|also|after that|once (?:that'?s|thats|that is) (?:sorted|done|fixed)|two things)\b|, and ").unwrap()
+});
+static TRAVEL_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(abroad|overseas|travel(l)?ing|trip|vacation|holiday|landed|arrived|flying|flight)\b").unwrap()
+});
+static TRIP_AHEAD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(going to|next (week|month)|travel(l)?ing to|trip to|before (i|we) (leave|go|fly)|will be in|heading to|flying to|on (monday|tuesday|wednesday|thursday|friday|saturday|sunday)|work (over )?there|roaming)\b").unwrap()
+});
+static DATA_TROUBLE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(can'?t|cannot|can not|unable to) (get online|connect|load|browse|use (my )?data)|no (internet|data|connection)|(data|internet)('s| is)? (not working|dead|down|doesn'?t work|does not work|isn'?t working|stopped)|(doesn'?t|does not|isn'?t|won'?t) (work|load|connect)").unwrap()
+});
+/// "help", "I need help", "hello?" — a request without a subject.
+static VAGUE_HELP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(help|help me|help please|please help|i need help|need help|can you help( me)?|i have a problem|problem|support|assist me)[.!?]*$").unwrap()
+});
+/// "upgrade this line to Unlimited Plus".
+static UPGRADE_TO_PLAN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(upgrade|switch|move|change)\b.*\bto (the )?(unlimited|premium|basic|family|iot)").unwrap()
+});
+
 /// "I'd rather move to a bigger plan", "upgrade to a plan with more data".
 static BIGGER_PLAN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(bigger|larger|higher|better|more data) plan|plan with more (data|gb|gigs)|upgrade (my |the )?plan|(change|switch|move) (to )?(a |my )?(different|new|another|other|bigger|better) plan").unwrap()
@@ -1561,7 +1733,7 @@ static PRICE_OF_DATA: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(cost|price|how much|charge)\b.*\b(more|extra|add|top|buy|get|refuel)\b|\b(more|extra|add|top|buy|get|refuel)\b.*\b(cost|price|how much|charge)\b").unwrap()
 });
 static CANCEL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(cancel (that|it|this)|cancel$|never ?mind|forget (it|that|about it)|changed my mind|stop (that|this|it)|don'?t do (it|that|this)|actually,? (no|cancel|stop)|scratch that)\b").unwrap()
+    Regex::new(r"\b(cancel (that|it|this)|cancel$|never ?mind|forget (it|that|about it)|changed my mind|stop (that|this|it)|don'?t do (it|that|this)|actually,? (cancel|stop)|scratch that)\b").unwrap()
 });
 static DONT_KNOW: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(i )?(don'?t|do not|dont) (know|remember|have (it|that|one))|not sure|no idea|can'?t remember|cannot remember|unknown|i forgot\b").unwrap()

@@ -56,6 +56,7 @@ pub const CHECKS: &[&str] = &[
     "travelling",
     "data_exceeded",
     "suspended_line_to_resume",
+    "queued_request",
 ];
 
 /// Most data one refuel may add (policy), in GB.
@@ -286,6 +287,12 @@ impl FactContext<'_> {
             "balance_summary" => {
                 let next = self.bills().into_iter().find(|b| b.status == BillStatus::Issued);
                 match next {
+                    Some(bill) if bill.due_date < self.today => {
+                        format!(
+                            "Bill {} ({}) is issued with a due date of {}.",
+                            bill.bill_id, bill.total_due, bill.due_date
+                        )
+                    }
                     Some(bill) => {
                         format!("Your next bill, {}, is {} and due on {}.", bill.bill_id, bill.total_due, bill.due_date)
                     }
@@ -446,6 +453,11 @@ impl FactContext<'_> {
                     }
                     _ => CheckResult::is("none"),
                 }
+            }
+            "queued_request" => {
+                let queued =
+                    self.state.globals.get("_queued").and_then(|v| v.as_array()).is_some_and(|a| !a.is_empty());
+                CheckResult::is(if queued { "yes" } else { "no" })
             }
             "data_exceeded" => {
                 let line = self.line()?;
