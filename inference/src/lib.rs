@@ -22,6 +22,7 @@ pub mod entities;
 mod error;
 pub mod fetch;
 pub mod intent;
+pub mod kernels;
 pub mod models;
 pub mod threads;
 

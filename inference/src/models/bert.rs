@@ -135,7 +135,7 @@ impl Layer {
         let attended = self.attention_norm.forward(&(self.attention_output.forward(&context)? + xs)?)?;
         let intermediate = self.intermediate.forward(&attended)?;
         let activated = match self.hidden_act {
-            HiddenAct::Gelu => intermediate.gelu_erf()?,
+            HiddenAct::Gelu => crate::kernels::gelu::gelu_erf(&intermediate)?,
             HiddenAct::GeluApproximate => intermediate.gelu()?,
             HiddenAct::Relu => intermediate.relu()?,
         };
