@@ -5,7 +5,7 @@
 //! cargo run --release -p knowledge --example scale_bench -- --chunks 10000 [--embedder minilm|hash] [--queries 300] [--dir DIR]
 //! ```
 //!
-//! The corpus: files of 10 sections, each section one chunk of 60-110 words mixing telecom
+//! The corpus: files of 10 sections, each section one chunk of 170-230 tokens mixing telecom
 //! vocabulary (plans, prices, devices, places) with a Zipf-distributed vocabulary of 30,000
 //! generated words, so posting lists and vectors look like real text. Queries are 4-9 words
 //! taken from random sections, half of them with a word replaced by another.
@@ -126,10 +126,14 @@ fn vocabulary(rng: &mut Rng, n: usize) -> Vec<String> {
         .collect()
 }
 
-fn section_text(rng: &mut Rng, vocab: &[String]) -> String {
-    let n_words = 60 + rng.below(50);
-    let mut words: Vec<String> = Vec::with_capacity(n_words);
-    while words.len() < n_words {
+/// A section of 170-230 tokens of the embedder: one chunk each (two never fit in one).
+fn section_text(rng: &mut Rng, vocab: &[String], count_tokens: &dyn Fn(&str) -> usize) -> String {
+    let target = 170 + rng.below(60);
+    let mut words: Vec<String> = Vec::new();
+    loop {
+        if words.len().is_multiple_of(10) && count_tokens(&words.join(" ")) >= target {
+            break;
+        }
         match rng.below(10) {
             0..=2 => words.push(DOMAIN[rng.below(DOMAIN.len())].to_string()),
             3 => words.push(format!("${}", 5 + rng.below(120))),
@@ -137,10 +141,10 @@ fn section_text(rng: &mut Rng, vocab: &[String]) -> String {
             4 => words.push(PLACES[rng.below(PLACES.len())].to_string()),
             _ => words.push(vocab[rng.zipf(vocab.len())].clone()),
         }
-        if rng.below(12) == 0 {
-            if let Some(last) = words.last_mut() {
-                last.push('.');
-            }
+        if rng.below(12) == 0
+            && let Some(last) = words.last_mut()
+        {
+            last.push('.');
         }
     }
     let mut text = words.join(" ");
@@ -148,7 +152,7 @@ fn section_text(rng: &mut Rng, vocab: &[String]) -> String {
     text
 }
 
-fn generate(dir: &Path, n_chunks: usize, seed: u64) -> Vec<String> {
+fn generate(dir: &Path, n_chunks: usize, seed: u64, count_tokens: &dyn Fn(&str) -> usize) -> Vec<String> {
     let mut rng = Rng(seed);
     let vocab = vocabulary(&mut rng, 30_000);
     let n_files = n_chunks.div_ceil(10);
@@ -159,7 +163,7 @@ fn generate(dir: &Path, n_chunks: usize, seed: u64) -> Vec<String> {
         let mut doc = format!("# {} guide {file_idx}\n", DOMAIN[file_idx % DOMAIN.len()]);
         let n_sections = 10.min(n_chunks - file_idx * 10);
         for section_idx in 0..n_sections {
-            let text = section_text(&mut rng, &vocab);
+            let text = section_text(&mut rng, &vocab, count_tokens);
             if rng.below(20) == 0 {
                 samples.push(text.clone());
             }
@@ -238,11 +242,12 @@ fn main() {
         }
     };
     let started = Instant::now();
-    let samples = generate(&corpus_dir, n_chunks, 42);
+    let count_tokens = |text: &str| embedder.count_tokens(text);
+    let samples = generate(&corpus_dir, n_chunks, 42, &count_tokens);
     eprintln!("generated {n_chunks} chunks in {:.1} s", started.elapsed().as_secs_f64());
 
     let kb = KnowledgeBase::open(&index_dir, KnowledgeConfig::default(), embedder.clone()).unwrap();
-    let report = kb.ingest(&[corpus_dir.clone()], true).unwrap();
+    let report = kb.ingest(std::slice::from_ref(&corpus_dir), true).unwrap();
     let ingest_seconds = report.seconds;
     let chunks = kb.stats().unwrap().n_chunks;
     eprintln!("{report}");
@@ -250,7 +255,7 @@ fn main() {
     let reopen_started = Instant::now();
     let kb = KnowledgeBase::open(&index_dir, KnowledgeConfig::default(), embedder.clone()).unwrap();
     let open_seconds = reopen_started.elapsed().as_secs_f64();
-    let reingest = kb.ingest(&[corpus_dir.clone()], false).unwrap();
+    let reingest = kb.ingest(std::slice::from_ref(&corpus_dir), false).unwrap();
 
     let queries = queries(&samples, n_queries, 7);
     let embeddings: Vec<Vec<f32>> = queries.iter().map(|q| kb.embed_query(q).unwrap().to_vec()).collect();

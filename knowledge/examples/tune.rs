@@ -1,4 +1,14 @@
-//! Scratch: evaluate the pack with the real encoder under different settings.
+//! Retrieval tuning: scores the demo pack with the real encoder under settings taken from the
+//! environment (defaults: `KnowledgeConfig::default()`), per mode, and lists the misses.
+//!
+//! ```text
+//! MAX=250 OVERLAP=32 OW=0.5 RRF_K=20 LW=1 VW=2 SB=0.5 TB=0.25 [NOSYN=1] [QA=file.jsonl] [DIR=index-dir] \
+//!     [VERBOSE=1 (misses at 1)] [TABLE=1 (ranks per question)] \
+//!     cargo run --release -p knowledge --example tune
+//! ```
+//!
+//! `switchboard eval retrieval` is the official score; this tool exists to compare settings
+//! quickly (an index directory is reused while the chunking settings stay the same).
 use std::sync::Arc;
 
 use evals::retrieval::{Retrieved, ScoreAccumulator, first_hit_rank, load_qa};

@@ -369,7 +369,7 @@ impl KnowledgeBase {
         report.chunks_total = self.store.chunks.len();
         report.seconds = started.elapsed().as_secs_f64();
         for skipped in &report.skipped {
-            tracing::warn!(path = %skipped.path.display(), reason = %skipped.reason, "skipped a knowledge file");
+            tracing::info!(path = %skipped.path.display(), reason = %skipped.reason, "skipped a knowledge file");
         }
         tracing::info!(%report, "knowledge ingested");
         Ok(report)
@@ -515,18 +515,21 @@ impl KnowledgeBase {
             SearchMode::Hybrid => self.config.fusion_candidates.max(k),
             SearchMode::Lexical | SearchMode::Vector => k,
         };
-        let lexical = match mode {
-            SearchMode::Vector => Vec::new(),
-            SearchMode::Hybrid | SearchMode::Lexical => {
-                let boosts = FieldBoosts { section: self.config.section_boost, title: self.config.title_boost };
-                self.lexical.search(query, n_candidates, filter, boosts)?
+        let boosts = FieldBoosts { section: self.config.section_boost, title: self.config.title_boost };
+        let lexical_search = || self.lexical.search(query, n_candidates, filter, boosts);
+        let (lexical, vector) = match (mode, embedding) {
+            (SearchMode::Lexical, _) | (SearchMode::Hybrid, None) => (lexical_search()?, Vec::new()),
+            (SearchMode::Vector, None) => (Vec::new(), Vec::new()),
+            (SearchMode::Vector, Some(embedding)) => {
+                (Vec::new(), self.vectors.search(embedding, n_candidates, filter)?)
             }
-        };
-        let vector = match (mode, embedding) {
-            (SearchMode::Lexical, _) | (_, None) => Vec::new(),
-            (SearchMode::Hybrid | SearchMode::Vector, Some(embedding)) => {
-                self.vectors.search(embedding, n_candidates, filter)?
-            }
+            // Both at once: the latency of a hybrid search is that of the slower method.
+            (SearchMode::Hybrid, Some(embedding)) => std::thread::scope(|scope| -> Result<_> {
+                let lexical = scope.spawn(lexical_search);
+                let vector = self.vectors.search(embedding, n_candidates, filter)?;
+                let lexical = lexical.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+                Ok((lexical, vector))
+            })?,
         };
         let lexical_scores: HashMap<&str, f32> = lexical.iter().map(|(id, s)| (id.as_str(), *s)).collect();
         let vector_scores: HashMap<&str, f32> = vector.iter().map(|(id, s)| (id.as_str(), *s)).collect();

@@ -10,7 +10,7 @@ use levenshtein_automata::{Distance, LevenshteinAutomatonBuilder};
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
+use tantivy::schema::{FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
 };
@@ -81,7 +81,7 @@ fn schema() -> (Schema, Fields) {
         if stored { options.set_stored() } else { options }
     };
     let fields = Fields {
-        chunk_id: builder.add_text_field("chunk_id", STRING | STORED),
+        chunk_id: builder.add_text_field("chunk_id", STRING | STORED | FAST),
         file_key: builder.add_text_field("file_key", STRING),
         doc_type: builder.add_text_field("doc_type", STRING),
         document: builder.add_text_field("document", STRING),
@@ -317,11 +317,25 @@ impl LexicalIndex {
             None => text_query,
         };
         let top = searcher.search(&query, &TopDocs::with_limit(n))?;
+        // Chunk ids come from the fast-field column: much cheaper than the document store.
+        let mut columns: HashMap<u32, tantivy::columnar::StrColumn> = HashMap::new();
         let mut hits = Vec::with_capacity(top.len());
+        let mut chunk_id = String::new();
         for (score, address) in top {
-            let document: TantivyDocument = searcher.doc(address)?;
-            if let Some(chunk_id) = document.get_first(f.chunk_id).and_then(|v| v.as_str()) {
-                hits.push((chunk_id.to_string(), score));
+            let column = match columns.entry(address.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    let reader = searcher.segment_reader(address.segment_ord);
+                    match reader.fast_fields().str("chunk_id")? {
+                        Some(column) => entry.insert(column),
+                        None => continue,
+                    }
+                }
+            };
+            let Some(ord) = column.term_ords(address.doc_id).next() else { continue };
+            chunk_id.clear();
+            if column.ord_to_str(ord, &mut chunk_id).map_err(|e| crate::Error::Lexical(e.into()))? {
+                hits.push((chunk_id.clone(), score));
             }
         }
         Ok(hits)

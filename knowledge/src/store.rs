@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 /// Bumped when the stored formats or the chunking change meaning; a mismatch rebuilds the index.
-pub(crate) const FORMAT_VERSION: u32 = 2;
+pub(crate) const FORMAT_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub(crate) struct FileRecord {
@@ -55,15 +55,19 @@ pub(crate) struct MetaStore {
 }
 
 const SETTINGS_KEY: &[u8] = b"settings";
+/// sled's page cache (its default is 1 GB); vectors live in memory anyway.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 impl MetaStore {
     pub fn open(dir: &Path) -> Result<Self> {
-        let db = sled::Config::new().path(dir).mode(sled::Mode::LowSpace).open().map_err(|error| match &error {
-            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                Error::Locked { path: dir.to_path_buf() }
-            }
-            _ => Error::Store(error),
-        })?;
+        let db = sled::Config::new().path(dir).mode(sled::Mode::LowSpace).cache_capacity(CACHE_BYTES).open().map_err(
+            |error| match &error {
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    Error::Locked { path: dir.to_path_buf() }
+                }
+                _ => Error::Store(error),
+            },
+        )?;
         Ok(MetaStore {
             files: db.open_tree("files")?,
             chunks: db.open_tree("chunks")?,

@@ -19,6 +19,12 @@ pub struct TestKb {
     pub docs: tempfile::TempDir,
 }
 
+impl Default for TestKb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TestKb {
     pub fn new() -> Self {
         Self::with(Arc::new(HashEmbedder::new(64)), KnowledgeConfig::default())

@@ -72,4 +72,3 @@ fn walk_names(dir: &std::path::Path) -> BTreeSet<String> {
     }
     names
 }
-
