@@ -29,13 +29,7 @@ fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
 /// `erf(x)` by Eigen's rational approximation.
 #[inline(always)]
 fn erf_approx<const FMA: bool>(x: f32) -> f32 {
-    let x = if x < -4.0 {
-        -4.0
-    } else if x > 4.0 {
-        4.0
-    } else {
-        x
-    };
+    let x = x.clamp(-4.0, 4.0);
     let x2 = x * x;
     let mut p = ALPHA[0];
     for &alpha in &ALPHA[1..] {
@@ -81,11 +75,7 @@ pub fn gelu_erf_in_place(xs: &mut [f32]) {
             // SAFETY: `Isa::detect` found AVX-512 F (and FMA comes with it on every such CPU;
             // it is checked too).
             #[allow(unsafe_code)]
-            if std::arch::is_x86_feature_detected!("fma") {
-                unsafe { gelu_avx512(xs) }
-            } else {
-                gelu_erf_portable(xs)
-            }
+            if std::arch::is_x86_feature_detected!("fma") { unsafe { gelu_avx512(xs) } } else { gelu_erf_portable(xs) }
         }
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => {
@@ -193,8 +183,7 @@ mod tests {
         gelu_erf_in_place(&mut []);
         let matrix = Tensor::randn(0f32, 1.0, (3, 5), &device)?;
         let transposed = matrix.t()?;
-        let difference =
-            (gelu_erf(&transposed)? - transposed.gelu_erf()?)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        let difference = (gelu_erf(&transposed)? - transposed.gelu_erf()?)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(difference < 1e-5);
         Ok(())
     }

@@ -156,7 +156,8 @@ impl Q8Rows {
         self.quants.resize(values.len(), 0);
         self.scales.resize(n_blocks_total, 0.0);
         self.corrections.resize(n_blocks_total, 0);
-        for (block_idx, (chunk, quants)) in values.chunks_exact(BLOCK).zip(self.quants.chunks_exact_mut(BLOCK)).enumerate()
+        for (block_idx, (chunk, quants)) in
+            values.chunks_exact(BLOCK).zip(self.quants.chunks_exact_mut(BLOCK)).enumerate()
         {
             self.scales[block_idx] = quantize_block(chunk, quants);
             self.corrections[block_idx] = -128 * quants.iter().map(|&q| i32::from(q)).sum::<i32>();
@@ -355,7 +356,9 @@ mod tests {
     fn random(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        (0..rows * cols).map(|_| rng.random_range(-1.0f32..1.0) * if rng.random_bool(0.02) { 8.0 } else { 1.0 }).collect()
+        (0..rows * cols)
+            .map(|_| rng.random_range(-1.0f32..1.0) * if rng.random_bool(0.02) { 8.0 } else { 1.0 })
+            .collect()
     }
 
     fn portable_matmul(w: &Q8Matrix, x: &Q8Rows) -> Vec<f32> {
@@ -398,7 +401,11 @@ mod tests {
                 let (fast, slow) = (out[idx], portable[idx]);
                 assert!((fast - slow).abs() <= 1e-4 * scale, "{rows}x{cols}: fast {fast} portable {slow}");
                 // candle rounds its block scales to f16: close, not equal.
-                assert!((fast - expected[idx]).abs() <= 1e-2 * scale, "{rows}x{cols}: {fast} vs candle {}", expected[idx]);
+                assert!(
+                    (fast - expected[idx]).abs() <= 1e-2 * scale,
+                    "{rows}x{cols}: {fast} vs candle {}",
+                    expected[idx]
+                );
                 assert!((fast - exact[idx]).abs() <= 2e-2 * scale, "{rows}x{cols}: {fast} vs f32 {}", exact[idx]);
             }
         }

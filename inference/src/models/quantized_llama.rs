@@ -18,6 +18,8 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{D, DType, Device, IndexOp, Module, Result, Tensor};
 use candle_nn::Embedding;
 
+use crate::kernels::q8::{self, Q8Matrix, Q8Rows};
+
 /// Upper bound on the positions the RoPE tables are built for (and so on prompt + reply length).
 pub const MAX_POSITIONS: usize = 8192;
 
@@ -26,10 +28,13 @@ pub const MAX_POSITIONS: usize = 8192;
 pub enum WeightFormat {
     /// Whatever the file stores (Q4_1 for the default model: no SIMD kernel in candle, slow).
     AsStored,
-    /// 8-bit blocks of 32 with one scale: SIMD kernels, nearly lossless from Q4_1. The default:
-    /// fastest measured on the reference machine (see `BENCHMARKS.md`).
+    /// 8-bit blocks of 32 with one scale, run by Switchboard's int8 kernel
+    /// ([`crate::kernels::q8`]: AVX-512 VNNI where the CPU has it): nearly lossless from Q4_1.
+    /// The default: fastest measured on the reference machine (see `BENCHMARKS.md`).
     #[default]
     Q8_0,
+    /// Q8_0 run by candle's own kernels (AVX2), for comparisons.
+    Q8_0Candle,
     /// 4-bit blocks of 32 with one scale: SIMD kernels, least memory, loses Q4_1's offsets.
     Q4_0,
     /// Dequantized f32 (4× the memory of Q8_0; uses the f32 gemm).
@@ -38,13 +43,14 @@ pub enum WeightFormat {
 
 impl WeightFormat {
     /// All formats, for benchmarks.
-    pub const ALL: [WeightFormat; 4] = [Self::AsStored, Self::Q8_0, Self::Q4_0, Self::F32];
+    pub const ALL: [WeightFormat; 5] = [Self::AsStored, Self::Q8_0, Self::Q8_0Candle, Self::Q4_0, Self::F32];
 
-    /// Short lowercase name (`as-stored`, `q8_0`, `q4_0`, `f32`).
+    /// Short lowercase name (`as-stored`, `q8_0`, `q8_0-candle`, `q4_0`, `f32`).
     pub fn name(self) -> &'static str {
         match self {
             Self::AsStored => "as-stored",
             Self::Q8_0 => "q8_0",
+            Self::Q8_0Candle => "q8_0-candle",
             Self::Q4_0 => "q4_0",
             Self::F32 => "f32",
         }
@@ -185,7 +191,7 @@ impl RmsNorm {
 /// many rows at once.
 #[derive(Debug, Clone)]
 struct Weight {
-    matmul: QMatMul,
+    matmul: Matmul,
     dense: Option<Tensor>,
 }
 
@@ -230,7 +236,7 @@ pub struct ModelWeights {
     tok_embeddings: Embedding,
     layers: Vec<Layer>,
     norm: RmsNorm,
-    output: QMatMul,
+    output: Matmul,
     cos: Tensor,
     sin: Tensor,
 }
@@ -248,20 +254,55 @@ fn rope_tables(config: &Config, device: &Device) -> Result<(Tensor, Tensor)> {
     Ok((idx_theta.cos()?, idx_theta.sin()?))
 }
 
+/// A matmul weight held by candle (quantized or dense) or by Switchboard's int8 kernel.
+#[derive(Debug, Clone)]
+enum Matmul {
+    Candle(QMatMul),
+    Int8(Q8Matrix),
+}
+
+impl Matmul {
+    /// `xs · Wᵀ` over the last dimension of `xs`.
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Candle(matmul) => matmul.forward(xs),
+            Self::Int8(matrix) => {
+                let dims = xs.dims();
+                let cols = dims.last().copied().unwrap_or(0);
+                let values = xs.flatten_all()?.to_vec1::<f32>()?;
+                let rows = Q8Rows::quantize(&values, cols).map_err(candle_core::Error::Msg)?;
+                let mut out = vec![0f32; rows.n_rows() * matrix.rows()];
+                q8::matmul(matrix, &rows, &mut out);
+                let mut out_dims = dims.to_vec();
+                if let Some(last) = out_dims.last_mut() {
+                    *last = matrix.rows();
+                }
+                Tensor::from_vec(out, out_dims, xs.device())
+            }
+        }
+    }
+}
+
 /// Converts a matmul weight to `format`.
-fn matmul_weight(tensor: QTensor, format: WeightFormat) -> Result<QMatMul> {
+fn matmul_weight(tensor: QTensor, format: WeightFormat) -> Result<Matmul> {
     let device = tensor.device();
+    let k = tensor.shape().dims().last().copied().unwrap_or(0);
     let target = match format {
-        WeightFormat::AsStored => return QMatMul::from_qtensor(tensor),
-        WeightFormat::F32 => return Ok(QMatMul::Tensor(tensor.dequantize(&device)?)),
-        WeightFormat::Q8_0 => GgmlDType::Q8_0,
+        WeightFormat::AsStored => return Ok(Matmul::Candle(QMatMul::from_qtensor(tensor)?)),
+        WeightFormat::F32 => return Ok(Matmul::Candle(QMatMul::Tensor(tensor.dequantize(&device)?))),
+        WeightFormat::Q8_0 if k % q8::BLOCK == 0 => {
+            let (rows, cols) = tensor.shape().dims2()?;
+            let values = tensor.dequantize(&device)?.flatten_all()?.to_vec1::<f32>()?;
+            let matrix = Q8Matrix::from_f32(&values, rows, cols).map_err(candle_core::Error::Msg)?;
+            return Ok(Matmul::Int8(matrix));
+        }
+        WeightFormat::Q8_0 | WeightFormat::Q8_0Candle => GgmlDType::Q8_0,
         WeightFormat::Q4_0 => GgmlDType::Q4_0,
     };
-    let k = tensor.shape().dims().last().copied().unwrap_or(0);
     if tensor.dtype() == target || k % target.block_size() != 0 {
-        return QMatMul::from_qtensor(tensor);
+        return Ok(Matmul::Candle(QMatMul::from_qtensor(tensor)?));
     }
-    QMatMul::from_qtensor(QTensor::quantize(&tensor.dequantize(&device)?, target)?)
+    Ok(Matmul::Candle(QMatMul::from_qtensor(QTensor::quantize(&tensor.dequantize(&device)?, target)?)?))
 }
 
 impl ModelWeights {
