@@ -22,6 +22,9 @@ use inference::entities::{Entity, EntityValue, IdKind};
 use prompts::{EndOutcome, Flow, Needs, Node, NodeKind};
 
 /// Intents that never start a flow but shape the conversation.
+/// An intent name with its confidence.
+type ScoredIntent = (String, f32);
+
 const SMALL_TALK: &[&str] = &["greeting", "thanks", "goodbye", "chitchat"];
 /// Intents that ask for information (answered from knowledge).
 const INFO_INTENTS: &[&str] = &[
@@ -35,6 +38,8 @@ const INFO_INTENTS: &[&str] = &[
     "report_outage",
     "cancel_line",
 ];
+/// What the plan catalogue reply cites from the knowledge base.
+const CATALOGUE_QUERY: &str = "plan catalogue: every plan with its data and monthly price";
 /// Below this confidence an intent does not start a flow.
 const FLOW_CONFIDENCE: f32 = 0.3;
 /// Most nodes one turn may pass through (a guard against loops in a flow file).
@@ -234,7 +239,7 @@ impl Engine {
         &self,
         text: &str,
         intent: Option<(String, f32)>,
-    ) -> anyhow::Result<(Option<(String, f32)>, Vec<String>)> {
+    ) -> anyhow::Result<(Option<ScoredIntent>, Vec<String>)> {
         let Some(intents) = &self.intents else { return Ok((intent, Vec::new())) };
         let clauses = split_clauses(text);
         if clauses.len() < 2 {
@@ -628,6 +633,14 @@ impl Engine {
         };
         if let Some(intent) = intent.as_deref() {
             if let Some(flow) = self.book.flow_for_intent(intent) {
+                // "How do I get a new SIM?" asks how it works: the documents answer that, while
+                // "I need a new SIM" goes to the person who can do it.
+                if flow.nodes.iter().all(|node| node.handoff)
+                    && HOW_IT_WORKS_QUESTION.is_match(&u.text.to_lowercase())
+                    && self.answer_from_knowledge(work, u)?
+                {
+                    return Ok(());
+                }
                 if !work.state.stack.is_empty() {
                     self.end_all(work, EndOutcome::Cancelled)?;
                 }
@@ -1268,6 +1281,23 @@ impl Engine {
         Ok(true)
     }
 
+    /// Names the knowledge document that backs a reply built from the account system's facts
+    /// (the plan catalogue), so the customer sees where the numbers are written down.
+    fn cite(&self, work: &mut Work<'_>, query: &str) -> Result<(), EngineError> {
+        let started = Instant::now();
+        let embedding = self.encoder.embed(&[query])?.pop().unwrap_or_default();
+        let passages = self.knowledge.retrieve(query, &embedding, 1)?;
+        work.times.retrieval_ms += ms(started);
+        if let Some(passage) = passages.first() {
+            work.sources.push(SourceOut {
+                document: passage.document.clone(),
+                section: passage.section.clone(),
+                score: passage.score,
+            });
+        }
+        Ok(())
+    }
+
     /// The customer's account facts a generated answer may state.
     fn account_evidence(&self, work: &Work<'_>) -> Vec<String> {
         let facts = self.facts(work);
@@ -1345,6 +1375,9 @@ impl Engine {
     }
 
     pub(super) fn say(&self, work: &mut Work<'_>, template: &str) -> Result<(), EngineError> {
+        if template == "plans_compared" {
+            self.cite(work, CATALOGUE_QUERY)?;
+        }
         let facts = self.facts(work);
         let text = match self.replies.render(template, &|name| facts.fact(name)) {
             Ok(text) => text,
@@ -1737,6 +1770,10 @@ static CANCEL: LazyLock<Regex> = LazyLock::new(|| {
 });
 static DONT_KNOW: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(i )?(don'?t|do not|dont) (know|remember|have (it|that|one))|not sure|no idea|can'?t remember|cannot remember|unknown|i forgot\b").unwrap()
+});
+/// A question about how something works or what it costs, rather than a request to do it.
+static HOW_IT_WORKS_QUESTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*(how (do|does|can|would|long|much)|what (is|are|does|do|happens)|where|when|why|which|is there|are there|does|do you)\b").unwrap()
 });
 static QUESTION_START: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(what|how|why|when|where|which|who|is|are|can|could|do|does|will|would|should)\b").unwrap()

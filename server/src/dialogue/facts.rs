@@ -484,14 +484,16 @@ pub fn is_abroad(location: &str) -> bool {
     let negated =
         ["not travel", "not abroad", "at home", "home country", "i'm home", "im home", "not outside", "no,", "nope"]
             .iter()
-            .any(|phrase| lower.contains(phrase))
-            || lower.trim() == "no"
-            || lower.starts_with("no ");
+            .any(|phrase| lower.contains(phrase));
     if negated {
         return false;
     }
     if names_a_place_abroad {
         return true;
+    }
+    // A bare "no" answers the question; "no internet since I arrived in Portugal" does not.
+    if lower.trim() == "no" || lower.starts_with("no ") {
+        return false;
     }
     [
         "abroad",

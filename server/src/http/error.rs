@@ -55,7 +55,9 @@ impl From<InvalidText> for ApiError {
     fn from(error: InvalidText) -> Self {
         match error {
             InvalidText::Empty => ApiError::bad_request("empty_text", error.to_string()),
-            InvalidText::TooLong { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "text_too_long", error.to_string()),
+            InvalidText::TooLong { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "text_too_long", error.to_string())
+            }
         }
     }
 }
@@ -92,9 +94,11 @@ pub fn json_config(limit: usize) -> actix_web::web::JsonConfig {
             JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", error.to_string())
             }
-            JsonPayloadError::ContentType => {
-                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_content_type", "send JSON with Content-Type: application/json")
-            }
+            JsonPayloadError::ContentType => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "bad_content_type",
+                "send JSON with Content-Type: application/json",
+            ),
             _ => ApiError::bad_request("bad_json", format!("malformed JSON body: {error}")),
         };
         api_error.into()
