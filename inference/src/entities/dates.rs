@@ -2,7 +2,9 @@
 //! ("today", "tomorrow", "next Friday", "in 3 days", "end of the month"), resolved against an
 //! injected `today`.
 //!
-//! Conventions: numeric dates with slashes are month/day/year (the tau2 accounts are American);
+//! Conventions: numeric dates with slashes (or dots or dashes, with a four-digit year) are
+//! month/day/year (the tau2 accounts are American) unless the first number cannot be a month
+//! ("27/05/1993" is day/month/year);
 //! a month and day without a year is its next occurrence on or after today; "next Friday",
 //! "this Friday", "on Friday" are the first Friday after today; "end of the week" is the coming
 //! Sunday. A date with a year that follows "born", "birth" or "dob", or lies more than twelve
@@ -22,9 +24,9 @@ const WEEKDAYS: &str =
 
 static ISO: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b").expect("date regex"));
 static SLASHED: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})\b").expect("date regex"));
+    LazyLock::new(|| Regex::new(r"\b(\d{1,2})([/.-])(\d{1,2})([/.-])(\d{4}|\d{2})\b").expect("date regex"));
 static MONTH_DAY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"(?i)\b({MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(\d{{4}})\b)?"))
+    Regex::new(&format!(r"(?i)\b({MONTHS})\.?\s+(?:the\s+)?(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(\d{{4}})\b)?"))
         .expect("date regex")
 });
 static DAY_MONTH: LazyLock<Regex> = LazyLock::new(|| {
@@ -176,7 +178,13 @@ fn find_raw_dates(text: &str, today: NaiveDate) -> Vec<Found> {
     }
     for c in SLASHED.captures_iter(text) {
         let whole = c.get(0).expect("group 0");
-        let date = (|| NaiveDate::from_ymd_opt(full_year(&c[3])?, c[1].parse().ok()?, c[2].parse().ok()?))();
+        if c[2] != c[4] || (&c[2] != "/" && c[5].len() != 4) {
+            continue;
+        }
+        let (Ok(first), Ok(second)) = (c[1].parse::<u32>(), c[3].parse::<u32>()) else { continue };
+        // Month first, unless the first number cannot be a month ("27/05/1993").
+        let (month, day) = if first > 12 && second <= 12 { (second, first) } else { (first, second) };
+        let date = (|| NaiveDate::from_ymd_opt(full_year(&c[5])?, month, day))();
         if let Some(date) = date {
             found.push(Found { date, start: whole.start(), end: whole.end(), has_year: true });
         }

@@ -190,6 +190,17 @@ fn dates_of_birth() {
     check("dob 06/15/1985", &[EntityValue::DateOfBirth(date(1985, 6, 15))]);
     check("June 15, 1985", &[EntityValue::DateOfBirth(date(1985, 6, 15))]);
     check("birthday is 15 June 1985", &[EntityValue::DateOfBirth(date(1985, 6, 15))]);
+    check("27/05/1993", &[EntityValue::DateOfBirth(date(1993, 5, 27))]);
+    check("27.05.1993", &[EntityValue::DateOfBirth(date(1993, 5, 27))]);
+    check("05-27-1993", &[EntityValue::DateOfBirth(date(1993, 5, 27))]);
+    check("January the 22nd, 1939", &[EntityValue::DateOfBirth(date(1939, 1, 22))]);
+    check("the 22nd of January 1939", &[EntityValue::DateOfBirth(date(1939, 1, 22))]);
+}
+
+#[test]
+fn mixed_separators_and_impossible_dates_are_not_dates() {
+    check("12/05-1993", &[]);
+    check("31/31/1993", &[]);
 }
 
 #[test]

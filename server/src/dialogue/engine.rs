@@ -42,6 +42,11 @@ const INFO_INTENTS: &[&str] = &[
 const CATALOGUE_QUERY: &str = "plan catalogue: every plan with its data and monthly price";
 /// Below this confidence an intent does not start a flow.
 const FLOW_CONFIDENCE: f32 = 0.3;
+/// Intents whose flows change an account in a way the customer may not want (a suspended line,
+/// roaming off, another plan): a guess does not start them, whatever the customer confirms next.
+const ACCOUNT_CHANGING: &[&str] = &["suspend_line", "disable_roaming", "change_plan"];
+/// The confidence an [`ACCOUNT_CHANGING`] intent needs to start its flow.
+const ACCOUNT_CHANGE_CONFIDENCE: f32 = 0.55;
 /// Most nodes one turn may pass through (a guard against loops in a flow file).
 const MAX_STEPS_PER_TURN: usize = 64;
 /// Times one node may be entered in a flow before the flow gives up.
@@ -66,7 +71,14 @@ pub struct Understanding {
 
 impl Understanding {
     fn confident_intent(&self) -> Option<&str> {
-        self.intent.as_ref().filter(|(_, confidence)| *confidence >= FLOW_CONFIDENCE).map(|(name, _)| name.as_str())
+        self.intent
+            .as_ref()
+            .filter(|(name, confidence)| {
+                let needed =
+                    if ACCOUNT_CHANGING.contains(&name.as_str()) { ACCOUNT_CHANGE_CONFIDENCE } else { FLOW_CONFIDENCE };
+                *confidence >= needed
+            })
+            .map(|(name, _)| name.as_str())
     }
     fn values(&self) -> impl Iterator<Item = &EntityValue> {
         self.entities.iter().map(|entity| &entity.value)
@@ -195,6 +207,14 @@ impl Engine {
                 if let Some(travel) = travel_intent(&lower).filter(|_| !model_is_sure) {
                     intent = (travel.to_string(), intent.1.max(0.8));
                 }
+                // "My phone has had NO service all morning. Fix it.": the fault words decide when
+                // the model is unsure (angry or chatty openings dilute the sentence embedding).
+                let unsure = intent.1 < 0.6
+                    || intent.0 == "out_of_scope"
+                    || (ACCOUNT_CHANGING.contains(&intent.0.as_str()) && intent.1 < ACCOUNT_CHANGE_CONFIDENCE);
+                if unsure && let Some(fault) = fault_intent(&lower) {
+                    intent = (fault.to_string(), intent.1.max(0.8));
+                }
                 if VAGUE_HELP.is_match(lower.trim()) {
                     intent = ("help".to_string(), 1.0);
                 }
@@ -255,8 +275,16 @@ impl Engine {
             } else if BIGGER_PLAN.is_match(&lower) || UPGRADE_TO_PLAN.is_match(&lower) {
                 predicted = ("change_plan".to_string(), predicted.1.max(0.8));
             }
+            if predicted.1 < 0.6
+                && let Some(fault) = fault_intent(&lower)
+            {
+                predicted = (fault.to_string(), 0.8);
+            }
             let is_flow = self.book.flow_for_intent(&predicted.0).is_some() && predicted.0 != "human_agent";
-            if is_flow && predicted.1 >= 0.5 && !found.iter().any(|(name, _)| *name == predicted.0) {
+            // "I have two lines" or "the roaming switch is on" tell, they do not ask: a clause
+            // becomes a request of its own when it asks for something or names a fault.
+            let asks = REQUEST_WORDS.is_match(&lower) || fault_intent(&lower).is_some();
+            if is_flow && asks && predicted.1 >= 0.5 && !found.iter().any(|(name, _)| *name == predicted.0) {
                 found.push(predicted);
             }
         }
@@ -1771,6 +1799,46 @@ static CANCEL: LazyLock<Regex> = LazyLock::new(|| {
 static DONT_KNOW: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(i )?(don'?t|do not|dont) (know|remember|have (it|that|one))|not sure|no idea|can'?t remember|cannot remember|unknown|i forgot\b").unwrap()
 });
+/// Words that make a clause a request ("can you", "I need", "please", "turn off").
+static REQUEST_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"\b(want|wanna|need|needs|please|pls|can you|could you|would you|would like|i'?d like|let me|help me|how (do|can) i|how much|what('?s| is| are)|turn (on|off)|switch (on|off)|cancel|pay|add|top up|topup|change|upgrade|downgrade|suspend|pause|resume|reactivate|enable|disable|activate|deactivate|transfer|refuel|replace|dispute|check|tell me|explain|also)\b",
+    )
+    .unwrap()
+});
+
+/// The troubleshooting intent named by a message's fault words, if any.
+fn fault_intent(lower: &str) -> Option<&'static str> {
+    if MMS_FAULT.is_match(lower) {
+        Some("mms_issue")
+    } else if NO_SERVICE_FAULT.is_match(lower) {
+        Some("no_service")
+    } else if DATA_FAULT.is_match(lower) {
+        Some("mobile_data_issue")
+    } else {
+        None
+    }
+}
+
+static NO_SERVICE_FAULT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"\b(no|without|zero|lost|losing|lose|without any) (phone |mobile |cell |cellular )?(service|signal|network|bars|reception|coverage)\b|\bcan'?t (make|place|receive|get) (any )?(phone )?calls\b|\bemergency calls only\b|\bsos only\b",
+    )
+    .unwrap()
+});
+static DATA_FAULT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"\b(internet|mobile data|data|4g|5g|lte|web ?sites?|browsing)\b[^.?!]{0,40}\b(dead|not working|isn'?t working|doesn'?t work|don'?t work|stopped|is down|gone|won'?t (load|open|work)|not (load|open)\w*|slow|crawling)\b|\bno (internet|mobile data|data connection)\b|\b(don'?t|doesn'?t|do not|does not) have (any )?(internet|data)\b",
+    )
+    .unwrap()
+});
+static MMS_FAULT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"\b(mms|picture messages?|photo messages?|multimedia messages?)\b|\bcan'?t send (a |any )?(photos?|pictures?|images?|videos?)\b|\b(photos?|pictures?|images?) (won'?t|will not|doesn'?t|don'?t) send\b",
+    )
+    .unwrap()
+});
+
 /// A question about how something works or what it costs, rather than a request to do it.
 static HOW_IT_WORKS_QUESTION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\s*(how (do|does|can|would|long|much)|what (is|are|does|do|happens)|where|when|why|which|is there|are there|does|do you)\b").unwrap()

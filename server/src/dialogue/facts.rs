@@ -495,30 +495,14 @@ pub fn is_abroad(location: &str) -> bool {
     if lower.trim() == "no" || lower.starts_with("no ") {
         return false;
     }
-    [
-        "abroad",
-        "travel",
-        "overseas",
-        "outside",
-        "vacation",
-        "holiday",
-        "trip",
-        "foreign",
-        "in france",
-        "in spain",
-        "in italy",
-        "in germany",
-        "in mexico",
-        "in canada",
-        "in japan",
-        "in the uk",
-        "in london",
-        "in paris",
-        "yes",
-    ]
-    .iter()
-    .any(|word| lower.contains(word))
+    TRAVEL_WORDS.is_match(&lower) || words.first() == Some(&"yes") || words.first() == Some(&"yeah")
 }
+
+/// Words of travel, matched as whole words ("yesterday" is not "yes", "stripe" is not "trip").
+static TRAVEL_WORDS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"\b(abroad|travel\w*|overseas|outside the (country|us|states)|vacation|holidays?|trip|foreign)\b")
+        .unwrap()
+});
 
 /// Countries and large cities outside the operator's home country (the demo operator is in the
 /// United States), as lowercase words.
@@ -627,6 +611,78 @@ const PLACES_ABROAD: &[&str] = &[
     "cape town",
     "tel aviv",
     "bali",
+    "copenhagen",
+    "stockholm",
+    "oslo",
+    "helsinki",
+    "reykjavik",
+    "warsaw",
+    "krakow",
+    "budapest",
+    "bucharest",
+    "edinburgh",
+    "manchester",
+    "glasgow",
+    "lyon",
+    "marseille",
+    "naples",
+    "frankfurt",
+    "hamburg",
+    "seville",
+    "valencia",
+    "mallorca",
+    "ibiza",
+    "santorini",
+    "taipei",
+    "taiwan",
+    "hanoi",
+    "manila",
+    "jakarta",
+    "kyoto",
+    "delhi",
+    "mumbai",
+    "nairobi",
+    "lagos",
+    "nigeria",
+    "ghana",
+    "romania",
+    "bulgaria",
+    "serbia",
+    "slovenia",
+    "slovakia",
+    "estonia",
+    "latvia",
+    "lithuania",
+    "ukraine",
+    "luxembourg",
+    "monaco",
+    "malta",
+    "cyprus",
+    "lebanon",
+    "saudi",
+    "pakistan",
+    "bangladesh",
+    "nepal",
+    "malaysia",
+    "cambodia",
+    "guatemala",
+    "honduras",
+    "panama",
+    "ecuador",
+    "venezuela",
+    "uruguay",
+    "bolivia",
+    "paraguay",
+    "tunisia",
+    "algeria",
+    "ethiopia",
+    "tanzania",
+    "quebec",
+    "calgary",
+    "havana",
+    "tijuana",
+    "guadalajara",
+    "aruba",
 ];
 
 fn is_unpaid(status: BillStatus) -> bool {
@@ -664,6 +720,9 @@ mod tests {
         assert!(is_abroad("Spain"));
         assert!(is_abroad("no internet since I arrived in Portugal"));
         assert!(!is_abroad("I'm in Springfield"));
+        assert!(!is_abroad("Websites not open. Yesterday it was working good."));
+        assert!(!is_abroad("I'm outside my house"));
+        assert!(is_abroad("yes, in Lisbon"));
     }
 
     #[test]
