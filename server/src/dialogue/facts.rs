@@ -500,8 +500,10 @@ pub fn is_abroad(location: &str) -> bool {
 
 /// Words of travel, matched as whole words ("yesterday" is not "yes", "stripe" is not "trip").
 static TRAVEL_WORDS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(r"\b(abroad|travel\w*|overseas|outside the (country|us|states)|vacation|holidays?|trip|foreign)\b")
-        .unwrap()
+    regex::Regex::new(
+        r"\b(abroad|travel\w*|overseas|outside the (country|us|states)|vacation|holidays?|trip|foreign)\b",
+    )
+    .unwrap()
 });
 
 /// Countries and large cities outside the operator's home country (the demo operator is in the
