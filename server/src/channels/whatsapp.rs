@@ -410,7 +410,8 @@ impl WhatsApp {
         }
     }
 
-    /// Queues the messages human agents write in WhatsApp conversations.
+    /// Queues the messages human agents write in WhatsApp conversations, and the rating question
+    /// asked when an agent resolves one.
     async fn forward_agent_messages(self: Arc<Self>) {
         use tokio::sync::broadcast::error::RecvError;
         let mut changes = self.conversations.subscribe();
@@ -424,7 +425,13 @@ impl WhatsApp {
                 Err(RecvError::Closed) => return,
             };
             let Some(event) = change.event else { continue };
-            let EventKind::AgentMessage { text, .. } = event.kind else { continue };
+            let text = match event.kind {
+                EventKind::AgentMessage { text, .. } => text,
+                // Replies the engine writes outside a customer turn (the rating question after an
+                // agent resolved the conversation); turn replies are sent by `answer` itself.
+                EventKind::Reply { text, turn } if turn["awaiting"] == "csat" => text,
+                _ => continue,
+            };
             match self.conversations.get(&change.id) {
                 Ok(conversation) if conversation.channel == Channel::Whatsapp => {
                     let job = Job::AgentMessage { conversation_id: change.id.clone(), seq: event.seq, text };

@@ -691,6 +691,12 @@ fn agent_messages_reach_whatsapp() {
     assert_eq!(status, 200, "{body}");
     let sent = channels.graph.wait_for(number, 1, Duration::from_secs(60));
     assert_eq!(sent[0]["text"]["body"], "Hi, Wendy from Kestrel here.", "{}", sent[0]);
+    // Resolved by the agent: the rating question reaches WhatsApp too, and the answer is kept.
+    let (status, body) = act(app, &wendy, &format!("/console/api/conversations/{}/close", conversation.id), &json!({}));
+    assert_eq!(status, 200, "{body}");
+    let sent = channels.graph.wait_for(number, 2, Duration::from_secs(60));
+    let question = sent[1]["text"]["body"].as_str().unwrap_or_default();
+    assert!(question.contains('5'), "the rating question: {}", sent[1]);
 }
 
 #[test]

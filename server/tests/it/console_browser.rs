@@ -12,37 +12,10 @@ use server::accounts::{Actor, CustomerId};
 use server::console::{AgentName, Console, Password, Role};
 use server::conversations::EventKind;
 
-use crate::support::TestApp;
+use crate::support::{TestApp, chromium_path, ensure_node_modules, workspace_dir};
 
 const AGENT: &str = "alice";
 const PASSWORD: &str = "a browser password";
-
-fn workspace_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace").to_path_buf()
-}
-
-fn chromium_path() -> PathBuf {
-    let path = std::env::var_os("CHROMIUM_PATH").map(PathBuf::from).unwrap_or_else(|| "/usr/bin/chromium".into());
-    assert!(
-        path.exists(),
-        "{} not found: install Debian's chromium (`apt-get install -y chromium`) or set CHROMIUM_PATH",
-        path.display()
-    );
-    path
-}
-
-/// Installs playwright-core from the committed lock file when it is missing.
-fn ensure_node_modules(e2e_dir: &Path) {
-    if e2e_dir.join("node_modules/playwright-core/package.json").exists() {
-        return;
-    }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(e2e_dir)
-        .status()
-        .expect("running npm (Node.js and npm are needed for the browser test)");
-    assert!(status.success(), "npm ci failed in {}", e2e_dir.display());
-}
 
 #[test]
 fn an_agent_works_a_transferred_conversation_in_a_real_browser() {

@@ -130,3 +130,49 @@ pub fn n_events(app: &TestApp, conversation_id: &str) -> usize {
 pub fn exists(path: &Path) -> bool {
     path.exists()
 }
+
+/// The workspace root.
+pub fn workspace_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace").to_path_buf()
+}
+
+/// Debian's Chromium for the browser tests (`CHROMIUM_PATH` overrides). When it is missing and
+/// the tests run as root on Debian (a fresh CI machine), it is installed with apt-get once.
+pub fn chromium_path() -> std::path::PathBuf {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    let path =
+        std::env::var_os("CHROMIUM_PATH").map(std::path::PathBuf::from).unwrap_or_else(|| "/usr/bin/chromium".into());
+    if !path.exists() && std::env::var_os("CHROMIUM_PATH").is_none() && exists(Path::new("/usr/bin/apt-get")) {
+        INSTALLED.get_or_init(|| {
+            let is_root = std::process::Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout == b"0\n");
+            if is_root {
+                let _ = std::process::Command::new("sh")
+                    .args(["-c", "apt-get update -qq && apt-get install -y -qq chromium >/dev/null"])
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .status();
+            }
+        });
+    }
+    assert!(
+        path.exists(),
+        "{} not found: install Debian's chromium (`apt-get install -y chromium`) or set CHROMIUM_PATH",
+        path.display()
+    );
+    path
+}
+
+/// Installs playwright-core from the committed lock file when it is missing, once per test run
+/// (two browser tests running at once must not both run `npm ci` in the same folder).
+pub fn ensure_node_modules(e2e_dir: &Path) {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INSTALL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if e2e_dir.join("node_modules/playwright-core/package.json").exists() {
+        return;
+    }
+    let status = std::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(e2e_dir)
+        .status()
+        .expect("running npm (Node.js and npm are needed for the browser tests)");
+    assert!(status.success(), "npm ci failed in {}", e2e_dir.display());
+}

@@ -11,33 +11,7 @@ use serde_json::Value;
 use server::conversations::EventKind;
 
 use crate::channels::channels_app;
-
-fn workspace_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace").to_path_buf()
-}
-
-fn chromium_path() -> PathBuf {
-    let path = std::env::var_os("CHROMIUM_PATH").map(PathBuf::from).unwrap_or_else(|| "/usr/bin/chromium".into());
-    assert!(
-        path.exists(),
-        "{} not found: install Debian's chromium (`apt-get install -y chromium`) or set CHROMIUM_PATH",
-        path.display()
-    );
-    path
-}
-
-/// Installs playwright-core from the committed lock file when it is missing.
-fn ensure_node_modules(e2e_dir: &Path) {
-    if e2e_dir.join("node_modules/playwright-core/package.json").exists() {
-        return;
-    }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(e2e_dir)
-        .status()
-        .expect("running npm (Node.js and npm are needed for the browser test)");
-    assert!(status.success(), "npm ci failed in {}", e2e_dir.display());
-}
+use crate::support::{chromium_path, ensure_node_modules, workspace_dir};
 
 #[test]
 fn the_widget_works_in_a_real_browser() {
