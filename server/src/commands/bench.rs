@@ -168,7 +168,19 @@ pub fn turns(settings: &Settings, rounds: usize, json_output: bool) -> anyhow::R
         })
     };
     first_token_ms.sort_by(f64::total_cmp);
+    let guardrail = engine.guardrail_stats();
+    let load = |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+    let (passed, replaced) = (load(&guardrail.sentences_passed), load(&guardrail.sentences_replaced));
     let report = json!({
+        // Over every knowledge answer above, the warm-up round included.
+        "guardrail": {
+            "sentences_passed": passed,
+            "sentences_replaced": replaced,
+            "sentence_pass_rate": passed as f64 / (passed + replaced).max(1) as f64,
+            "answers_generated": load(&guardrail.answers_generated),
+            "answers_extractive": load(&guardrail.answers_extractive),
+            "answers_uncovered": load(&guardrail.answers_uncovered),
+        },
         "flow_turns": summary(&flow_times),
         "knowledge_turns": summary(&knowledge_times),
         "first_token_ms_p50": percentile(&first_token_ms, 0.5),
