@@ -1,5 +1,6 @@
 //! Vector indexes behind one trait: the embedded default ([`EmbeddedVectors`]: sled on disk,
-//! an exact scan over one contiguous `f32` matrix in memory) and Qdrant
+//! a scan over one contiguous matrix in memory, exact in `f32` for small indexes and, from 4,096
+//! vectors, an int8 first pass whose best candidates are rescored in `f32`) and Qdrant
 //! ([`crate::qdrant::QdrantVectors`]).
 
 use std::cmp::Ordering;
@@ -40,9 +41,27 @@ pub trait VectorIndex: Send + Sync {
     fn flush(&self) -> Result<()>;
 }
 
-/// Dot product written so that the compiler vectorises it (16 independent accumulators).
+/// Dot product written so that the compiler vectorises it (16 independent accumulators), run
+/// with AVX2 and FMA when the CPU has them.
 #[inline]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features the function is compiled for.
+        #[allow(unsafe_code)]
+        return unsafe { dot_avx2(a, b) };
+    }
+    dot_portable(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    dot_portable(a, b)
+}
+
+#[inline(always)]
+fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     const LANES: usize = 16;
     let mut acc = [0f32; LANES];
     let a_chunks = a.chunks_exact(LANES);
@@ -55,6 +74,61 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     }
     acc.iter().sum::<f32>() + tail
 }
+
+/// Integer dot product of two int8 vectors (exact: 384 products of at most 127² fit an `i32`).
+#[inline(always)]
+fn dot_i8_portable(a: &[i8], b: &[i8]) -> i32 {
+    const LANES: usize = 32;
+    let mut acc = [0i32; LANES];
+    let a_chunks = a.chunks_exact(LANES);
+    let b_chunks = b.chunks_exact(LANES);
+    let tail: i32 =
+        a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(&x, &y)| i32::from(x) * i32::from(y)).sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for lane in 0..LANES {
+            acc[lane] += i32::from(i16::from(x[lane]) * i16::from(y[lane]));
+        }
+    }
+    acc.iter().sum::<i32>() + tail
+}
+
+/// Int8 scores of every row of `codes` against `query`, written into `out` (one per row).
+fn scan_i8(codes: &[i8], dim: usize, query: &[i8], out: &mut Vec<i32>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports the features the function is compiled for.
+        #[allow(unsafe_code)]
+        return unsafe { scan_i8_avx2(codes, dim, query, out) };
+    }
+    scan_i8_portable(codes, dim, query, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn scan_i8_avx2(codes: &[i8], dim: usize, query: &[i8], out: &mut Vec<i32>) {
+    scan_i8_portable(codes, dim, query, out);
+}
+
+#[inline(always)]
+fn scan_i8_portable(codes: &[i8], dim: usize, query: &[i8], out: &mut Vec<i32>) {
+    out.clear();
+    out.extend(codes.chunks_exact(dim).map(|row| dot_i8_portable(row, query)));
+}
+
+/// Symmetric int8 quantization of a vector: codes and the scale that maps them back.
+fn quantize(vector: &[f32], codes: &mut Vec<i8>) -> f32 {
+    let max = vector.iter().fold(0f32, |max, x| max.max(x.abs()));
+    let scale = if max > 0.0 && max.is_finite() { max / 127.0 } else { 1.0 };
+    codes.extend(vector.iter().map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8));
+    scale
+}
+
+/// Below this many rows the scan is exact in `f32`; above it, a first pass over int8 codes (a
+/// quarter of the memory traffic) picks candidates that are then rescored in `f32`.
+const INT8_SCAN_MIN_ROWS: usize = 4096;
+/// Candidates the int8 pass keeps per result wanted (and at least [`MIN_CANDIDATES`]).
+const CANDIDATES_PER_RESULT: usize = 4;
+const MIN_CANDIDATES: usize = 64;
 
 /// Scales a vector to unit length (leaves zero vectors alone).
 pub(crate) fn normalize(vector: &mut [f32]) {
@@ -109,6 +183,9 @@ impl Interner {
 struct Matrix {
     dim: usize,
     data: Vec<f32>,
+    /// The rows of `data` quantized to int8, and each row's scale.
+    codes: Vec<i8>,
+    scales: Vec<f32>,
     ids: Vec<Arc<str>>,
     doc_types: Vec<u32>,
     documents: Vec<u32>,
@@ -120,12 +197,18 @@ impl Matrix {
     fn upsert(&mut self, chunk_id: &str, doc_type: &str, document: &str, vector: &[f32]) {
         let doc_type = self.names.intern(doc_type);
         let document = self.names.intern(document);
+        let mut codes = Vec::with_capacity(self.dim);
+        let scale = quantize(vector, &mut codes);
         if let Some(&row) = self.row_of.get(chunk_id) {
             self.data[row * self.dim..(row + 1) * self.dim].copy_from_slice(vector);
+            self.codes[row * self.dim..(row + 1) * self.dim].copy_from_slice(&codes);
+            self.scales[row] = scale;
             self.doc_types[row] = doc_type;
             self.documents[row] = document;
             return;
         }
+        self.codes.extend_from_slice(&codes);
+        self.scales.push(scale);
         let id: Arc<str> = Arc::from(chunk_id);
         self.row_of.insert(id.clone(), self.ids.len());
         self.ids.push(id);
@@ -140,6 +223,9 @@ impl Matrix {
         if row != last {
             let (head, tail) = self.data.split_at_mut(last * self.dim);
             head[row * self.dim..(row + 1) * self.dim].copy_from_slice(&tail[..self.dim]);
+            let (head, tail) = self.codes.split_at_mut(last * self.dim);
+            head[row * self.dim..(row + 1) * self.dim].copy_from_slice(&tail[..self.dim]);
+            self.scales.swap(row, last);
             self.ids.swap(row, last);
             self.doc_types.swap(row, last);
             self.documents.swap(row, last);
@@ -149,6 +235,12 @@ impl Matrix {
         self.doc_types.pop();
         self.documents.pop();
         self.data.truncate(last * self.dim);
+        self.codes.truncate(last * self.dim);
+        self.scales.pop();
+    }
+
+    fn row(&self, row: usize) -> &[f32] {
+        &self.data[row * self.dim..(row + 1) * self.dim]
     }
 
     fn search(&self, query: &[f32], n: usize, filter: Option<&Filter>) -> Vec<(String, f32)> {
@@ -161,31 +253,52 @@ impl Matrix {
         };
         let allowed_types = filter.and_then(|f| allowed(&f.doc_types));
         let allowed_documents = filter.and_then(|f| allowed(&f.documents));
-        let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(n + 1);
-        let mut threshold = f32::NEG_INFINITY;
-        for (row, vector) in self.data.chunks_exact(self.dim).enumerate() {
-            if allowed_types.as_ref().is_some_and(|types| !types.contains(&self.doc_types[row])) {
-                continue;
-            }
-            if allowed_documents.as_ref().is_some_and(|documents| !documents.contains(&self.documents[row])) {
-                continue;
-            }
-            let similarity = dot(vector, query);
-            if heap.len() < n {
-                heap.push(Scored(similarity, row));
-                if heap.len() == n {
-                    threshold = heap.peek().map_or(f32::NEG_INFINITY, |s| s.0);
-                }
-            } else if similarity > threshold {
-                heap.pop();
-                heap.push(Scored(similarity, row));
-                threshold = heap.peek().map_or(f32::NEG_INFINITY, |s| s.0);
-            }
-        }
+        let admits = |row: usize| {
+            !allowed_types.as_ref().is_some_and(|types| !types.contains(&self.doc_types[row]))
+                && !allowed_documents.as_ref().is_some_and(|documents| !documents.contains(&self.documents[row]))
+        };
+        let heap = if self.ids.len() < INT8_SCAN_MIN_ROWS {
+            top_n(n, (0..self.ids.len()).filter(|&row| admits(row)).map(|row| Scored(dot(self.row(row), query), row)))
+        } else {
+            let mut query_codes = Vec::with_capacity(self.dim);
+            let query_scale = quantize(query, &mut query_codes);
+            let mut scores = Vec::with_capacity(self.ids.len());
+            scan_i8(&self.codes, self.dim, &query_codes, &mut scores);
+            let n_candidates = (n * CANDIDATES_PER_RESULT).max(MIN_CANDIDATES);
+            let candidates = top_n(
+                n_candidates,
+                scores
+                    .iter()
+                    .enumerate()
+                    .filter(|&(row, _)| admits(row))
+                    .map(|(row, &score)| Scored(score as f32 * query_scale * self.scales[row], row)),
+            );
+            // Rescored exactly: the int8 pass only chose which rows to look at.
+            top_n(n, candidates.into_iter().map(|Scored(_, row)| Scored(dot(self.row(row), query), row)))
+        };
         let mut results: Vec<Scored> = heap.into_vec();
         results.sort();
         results.into_iter().map(|Scored(similarity, row)| (self.ids[row].to_string(), similarity)).collect()
     }
+}
+
+/// The `n` best of `scored` (a min-heap on similarity).
+fn top_n(n: usize, scored: impl Iterator<Item = Scored>) -> BinaryHeap<Scored> {
+    let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(n + 1);
+    let mut threshold = f32::NEG_INFINITY;
+    for item in scored {
+        if heap.len() < n {
+            heap.push(item);
+            if heap.len() == n {
+                threshold = heap.peek().map_or(f32::NEG_INFINITY, |s| s.0);
+            }
+        } else if item.0 > threshold {
+            heap.pop();
+            heap.push(item);
+            threshold = heap.peek().map_or(f32::NEG_INFINITY, |s| s.0);
+        }
+    }
+    heap
 }
 
 /// The embedded vector index: vectors persisted in a sled tree, searched by an exact scan.
@@ -341,6 +454,57 @@ mod tests {
         let b: Vec<f32> = (0..389).map(|i| (i as f32 * 0.11).cos()).collect();
         let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
         assert!((dot(&a, &b) - naive).abs() < 1e-3);
+    }
+
+    #[test]
+    fn int8_dot_matches_naive() {
+        let a: Vec<i8> = (0..389).map(|i| ((i * 37) % 255 - 127) as i8).collect();
+        let b: Vec<i8> = (0..389).map(|i| ((i * 91) % 255 - 127) as i8).collect();
+        let naive: i32 = a.iter().zip(&b).map(|(&x, &y)| i32::from(x) * i32::from(y)).sum();
+        let mut out = Vec::new();
+        scan_i8(&a, a.len(), &b, &mut out);
+        assert_eq!(out, [naive]);
+    }
+
+    /// Past [`INT8_SCAN_MIN_ROWS`] the int8 first pass with `f32` rescoring finds exactly the
+    /// rows and similarities an exhaustive `f32` scan finds, with filters, after deletes.
+    #[test]
+    fn the_int8_pass_returns_the_exact_top_n() {
+        let dim = 384;
+        let mut matrix = Matrix { dim, ..Matrix::default() };
+        let mut seed = 7u64;
+        let mut random = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((seed >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+        };
+        let n_rows = INT8_SCAN_MIN_ROWS + 1500;
+        let mut rows = Vec::new();
+        for row in 0..n_rows {
+            let vector = unit(&(0..dim).map(|_| random()).collect::<Vec<_>>());
+            let doc_type = if row % 3 == 0 { "plans" } else { "billing" };
+            matrix.upsert(&format!("c{row}"), doc_type, "d.md", &vector);
+            rows.push((format!("c{row}"), doc_type, vector));
+        }
+        for row in (0..n_rows).step_by(7) {
+            matrix.delete(&format!("c{row}"));
+        }
+        rows.retain(|(id, _, _)| id[1..].parse::<usize>().unwrap() % 7 != 0);
+        for query_idx in 0..20 {
+            // Queries near a stored row, as real queries are near their answers.
+            let base = &rows[query_idx * 97].2;
+            let query = unit(&base.iter().map(|x| x + 0.05 * random()).collect::<Vec<_>>());
+            for filter in [None, Some(Filter::doc_type("plans"))] {
+                let mut exact: Vec<(String, f32)> = rows
+                    .iter()
+                    .filter(|(_, doc_type, _)| filter.is_none() || *doc_type == "plans")
+                    .map(|(id, _, vector)| (id.clone(), dot(vector, &query)))
+                    .collect();
+                exact.sort_by(|a, b| b.1.total_cmp(&a.1));
+                exact.truncate(10);
+                let found = matrix.search(&query, 10, filter.as_ref());
+                assert_eq!(found, exact, "query {query_idx}, filter {filter:?}");
+            }
+        }
     }
 
     #[test]
