@@ -254,8 +254,8 @@ impl Matrix {
         let allowed_types = filter.and_then(|f| allowed(&f.doc_types));
         let allowed_documents = filter.and_then(|f| allowed(&f.documents));
         let admits = |row: usize| {
-            !allowed_types.as_ref().is_some_and(|types| !types.contains(&self.doc_types[row]))
-                && !allowed_documents.as_ref().is_some_and(|documents| !documents.contains(&self.documents[row]))
+            allowed_types.as_ref().is_none_or(|types| types.contains(&self.doc_types[row]))
+                && allowed_documents.as_ref().is_none_or(|documents| documents.contains(&self.documents[row]))
         };
         let heap = if self.ids.len() < INT8_SCAN_MIN_ROWS {
             top_n(n, (0..self.ids.len()).filter(|&row| admits(row)).map(|row| Scored(dot(self.row(row), query), row)))
