@@ -77,8 +77,9 @@ impl Engine {
     }
 
     /// A short summary of the conversation for the agent who takes over: the local model
-    /// condenses the log's facts; a sentence stating anything not in the log is dropped, and
-    /// the summary read off the log is used when nothing survives.
+    /// condenses the log's facts; a sentence stating anything not in the log, or copied from the
+    /// assistant's replies, is dropped, and the summary read off the log is used when nothing
+    /// survives.
     pub fn summarise(&self, conversation_id: &str) -> Result<String, EngineError> {
         let events = self.conversations.events(conversation_id)?;
         let state = State::replay(&events);
@@ -98,9 +99,20 @@ impl Engine {
         let user = format!("Notes: {notes}\n\nConversation (end):\n{recent}\n\nSummary:");
         let generated = chat.chat(SUMMARY_SYSTEM, &user, 80, &mut |_| {})?;
         let evidence = Evidence::new(&[&notes, &transcript], &self.plan_names);
+        // A sentence copied from the assistant's own replies repeats the transcript, it does not
+        // summarise it (the small model does that often).
+        let assistant_said: String = events
+            .iter()
+            .filter_map(|event| match &event.kind {
+                EventKind::Reply { text, .. } => Some(text.to_lowercase()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
         let kept: Vec<String> = split_sentences(&generated)
             .into_iter()
             .filter(|sentence| sentence.ends_with(['.', '!']) && evidence.supports(sentence))
+            .filter(|sentence| !assistant_said.contains(&sentence.trim().to_lowercase()))
             .collect();
         Ok(if kept.is_empty() { notes } else { format!("{} ({notes})", kept.join(" ")) })
     }

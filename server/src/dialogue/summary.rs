@@ -9,6 +9,14 @@ pub fn summarise(events: &[Event], customer_id: Option<&str>) -> String {
         Some(id) => format!("Customer {id}."),
         None => "Customer not identified.".to_string(),
     });
+    // The line the conversation was about, when one was chosen.
+    let line = events.iter().rev().find_map(|event| match &event.kind {
+        EventKind::SlotSet { slot, value, .. } if slot == "line_id" => value.as_str().map(str::to_string),
+        _ => None,
+    });
+    if let Some(line) = line {
+        parts.push(format!("Line {line}."));
+    }
     let flows: Vec<&str> = events
         .iter()
         .filter_map(|event| match &event.kind {
@@ -57,4 +65,32 @@ pub fn summarise(events: &[Event], customer_id: Option<&str>) -> String {
         parts.push(format!("First message: \"{short}\"."));
     }
     parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use serde_json::json;
+
+    use super::*;
+
+    fn log(kinds: Vec<EventKind>) -> Vec<Event> {
+        kinds.into_iter().enumerate().map(|(seq, kind)| Event { seq: seq as u64, at: Utc::now(), kind }).collect()
+    }
+
+    #[test]
+    fn the_summary_names_customer_line_requests_and_first_message() {
+        let events = log(vec![
+            EventKind::MessageIn { text: "my data ran out".into() },
+            EventKind::FlowStarted { flow: "refuel_data".into() },
+            EventKind::SlotSet { flow: "_global".into(), slot: "line_id".into(), value: json!("L1002") },
+            EventKind::FlowStarted { flow: "refuel_data".into() },
+            EventKind::FlowStarted { flow: "human_agent".into() },
+        ]);
+        assert_eq!(
+            summarise(&events, Some("C1001")),
+            "Customer C1001. Line L1002. Requests: refuel data, human agent. First message: \"my data ran out\"."
+        );
+        assert_eq!(summarise(&[], None), "Customer not identified.");
+    }
 }
