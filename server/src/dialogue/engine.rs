@@ -654,6 +654,15 @@ impl Engine {
             }
         }
         let mentions_a_plan = u.values().any(|value| matches!(value, EntityValue::Plan { .. }));
+        // "Which plan is the cheapest?": the catalogue document answers that in a sentence
+        // (the plan list answers "what plans do you have?").
+        if matches!(intent.as_deref(), Some("plan_info" | "compare_plans"))
+            && u.question
+            && PLAN_SUPERLATIVE.is_match(&u.text.to_lowercase())
+            && self.answer_from_knowledge(work, u)?
+        {
+            return Ok(());
+        }
         let intent = match intent.as_deref() {
             // "What plans do you have?": the catalogue answers it best.
             Some("plan_info") if !mentions_a_plan => Some("compare_plans".to_string()),
@@ -1838,6 +1847,10 @@ static MMS_FAULT: LazyLock<Regex> = LazyLock::new(|| {
     )
     .unwrap()
 });
+
+/// "Which plan is the cheapest?": the catalogue document has that answer in a sentence.
+static PLAN_SUPERLATIVE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(cheapest|least expensive|most affordable|lowest price)\b").unwrap());
 
 /// A question about how something works or what it costs, rather than a request to do it.
 static HOW_IT_WORKS_QUESTION: LazyLock<Regex> = LazyLock::new(|| {
