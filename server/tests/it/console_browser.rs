@@ -3,7 +3,6 @@
 //! `chromium` package) and Node.js with npm; the npm dependencies of `web/e2e` are installed
 //! with `npm ci` on first use. Screenshots go to `target/test-output/console/`.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

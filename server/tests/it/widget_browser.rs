@@ -3,7 +3,6 @@
 //! `chromium` package) and Node.js with npm; the npm dependencies are installed with `npm ci` on
 //! first use. Screenshots go to `target/test-output/widget/`.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
