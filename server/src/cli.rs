@@ -89,9 +89,8 @@ pub enum TrainCommand {
         /// yaml, csv or clinc (default: from the file extension).
         #[arg(long)]
         format: Option<String>,
-        /// Also fine-tune the encoder (slower, more accurate).
-        #[arg(long)]
-        finetune: bool,
+        #[command(flatten)]
+        encoder: crate::commands::intents::EncoderTrainingArgs,
     },
 }
 
@@ -108,9 +107,8 @@ pub enum EvalCommand {
         format: Option<String>,
         #[arg(long)]
         json: bool,
-        /// Also fine-tune the encoder.
-        #[arg(long)]
-        finetune: bool,
+        #[command(flatten)]
+        encoder: crate::commands::intents::EncoderTrainingArgs,
     },
     /// Scores retrieval on a QA file against the current knowledge index.
     Retrieval {

@@ -145,9 +145,14 @@ impl IntentEncoder {
         self.varmap.as_ref()
     }
 
-    /// Runs the encoder on a batch and returns the pooled, L2-normalised embeddings `[n, dim]`.
-    /// Differentiable when the encoder is trainable.
-    pub fn forward_pooled(&self, texts: &[&str]) -> Result<Tensor> {
+    /// Number of transformer layers.
+    pub fn n_layers(&self) -> usize {
+        self.model.n_layers()
+    }
+
+    /// Tokenizes a batch, padded to its longest text: `(input_ids, attention_mask)`, each
+    /// `[n, seq_len]`.
+    fn tokenize_batch(&self, texts: &[&str]) -> Result<(Tensor, Tensor)> {
         let encodings = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
@@ -162,9 +167,103 @@ impl IntentEncoder {
         }
         let input_ids = Tensor::from_vec(ids, (n_texts, seq_len), &self.device)?;
         let attention_mask = Tensor::from_vec(mask, (n_texts, seq_len), &self.device)?;
+        Ok((input_ids, attention_mask))
+    }
+
+    /// Runs the encoder on a batch and returns the pooled, L2-normalised embeddings `[n, dim]`.
+    /// Differentiable when the encoder is trainable.
+    pub fn forward_pooled(&self, texts: &[&str]) -> Result<Tensor> {
+        let (input_ids, attention_mask) = self.tokenize_batch(texts)?;
         let token_type_ids = input_ids.zeros_like()?;
         let hidden = self.model.forward(&input_ids, &token_type_ids, &attention_mask)?;
         Ok(l2_normalize(&mean_pool(&hidden, &attention_mask)?)?)
+    }
+
+    /// The token states of each text after the embeddings and the bottom `n_lower_layers`
+    /// layers, unpadded (`[n_tokens, dim]` each, in input order) and detached from any graph:
+    /// computed once, they let a fine-tune of the layers above skip the frozen ones
+    /// ([`Self::forward_pooled_from_lower`]). `on_batch` is told the number of texts done.
+    pub fn lower_states(
+        &self,
+        texts: &[&str],
+        n_lower_layers: usize,
+        mut on_batch: impl FnMut(usize),
+    ) -> Result<Vec<Tensor>> {
+        self.check_layer_split(n_lower_layers)?;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&idx| texts[idx].len());
+        let mut states: Vec<Option<Tensor>> = vec![None; texts.len()];
+        let mut n_done = 0;
+        for batch in order.chunks(EMBED_BATCH_SIZE) {
+            let batch_texts: Vec<&str> = batch.iter().map(|&idx| texts[idx]).collect();
+            let (input_ids, attention_mask) = self.tokenize_batch(&batch_texts)?;
+            let token_type_ids = input_ids.zeros_like()?;
+            let hidden =
+                self.model.embed_and_lower(&input_ids, &token_type_ids, &attention_mask, n_lower_layers)?.detach();
+            let lengths: Vec<u32> = attention_mask.sum(1)?.to_vec1()?;
+            let (_batch, seq_len, dim) = hidden.dims3()?;
+            let flat: Vec<f32> = hidden.flatten_all()?.to_vec1()?;
+            for (row, (&idx, &length)) in batch.iter().zip(&lengths).enumerate() {
+                // Own storage per text (a view would keep the whole padded batch alive).
+                let start = row * seq_len * dim;
+                let values = flat[start..start + length as usize * dim].to_vec();
+                states[idx] = Some(Tensor::from_vec(values, (length as usize, dim), &self.device)?);
+            }
+            n_done += batch.len();
+            on_batch(n_done);
+        }
+        Ok(states.into_iter().flatten().collect())
+    }
+
+    /// Pads cached lower-layer states (from [`Self::lower_states`] with the same
+    /// `n_lower_layers`) into a batch, runs the layers above and returns the pooled,
+    /// L2-normalised embeddings `[n, dim]`. Equal to [`Self::forward_pooled`] on the same texts;
+    /// differentiable in the upper layers when the encoder is trainable.
+    pub fn forward_pooled_from_lower(&self, states: &[&Tensor], n_lower_layers: usize) -> Result<Tensor> {
+        self.check_layer_split(n_lower_layers)?;
+        let seq_len = states.iter().map(|state| state.dim(0)).collect::<candle_core::Result<Vec<_>>>()?;
+        let max_len = seq_len.iter().copied().max().unwrap_or(0);
+        if states.is_empty() || max_len == 0 {
+            return Err(IntentError::InvalidConfig {
+                message: "a batch needs at least one non-empty text".to_string(),
+            });
+        }
+        let mut padded = Vec::with_capacity(states.len());
+        let mut mask = Vec::with_capacity(states.len() * max_len);
+        for (state, &length) in states.iter().zip(&seq_len) {
+            padded.push(state.pad_with_zeros(0, 0, max_len - length)?);
+            mask.extend(std::iter::repeat_n(1u32, length));
+            mask.extend(std::iter::repeat_n(0u32, max_len - length));
+        }
+        let hidden = Tensor::stack(&padded, 0)?;
+        let attention_mask = Tensor::from_vec(mask, (states.len(), max_len), &self.device)?;
+        let hidden = self.model.forward_upper(&hidden, &attention_mask, n_lower_layers)?;
+        Ok(l2_normalize(&mean_pool(&hidden, &attention_mask)?)?)
+    }
+
+    /// Embeddings of many texts from their cached lower-layer states (sorted by length into
+    /// batches, returned in input order).
+    pub fn embed_from_lower(&self, states: &[Tensor], n_lower_layers: usize) -> Result<Vec<Vec<f32>>> {
+        let mut order: Vec<usize> = (0..states.len()).collect();
+        order.sort_by_key(|&idx| states[idx].dims().first().copied().unwrap_or(0));
+        let mut embeddings = vec![Vec::new(); states.len()];
+        for batch in order.chunks(EMBED_BATCH_SIZE) {
+            let batch_states: Vec<&Tensor> = batch.iter().map(|&idx| &states[idx]).collect();
+            let pooled = self.forward_pooled_from_lower(&batch_states, n_lower_layers)?.detach().to_vec2::<f32>()?;
+            for (&idx, embedding) in batch.iter().zip(pooled) {
+                embeddings[idx] = embedding;
+            }
+        }
+        Ok(embeddings)
+    }
+
+    fn check_layer_split(&self, n_lower_layers: usize) -> Result<()> {
+        if n_lower_layers > self.n_layers() {
+            return Err(IntentError::InvalidConfig {
+                message: format!("the encoder has {} layers, not {n_lower_layers}", self.n_layers()),
+            });
+        }
+        Ok(())
     }
 
     /// Embeds many texts (sorted by length into batches, returned in input order).
@@ -180,6 +279,24 @@ impl IntentEncoder {
             }
         }
         Ok(embeddings)
+    }
+
+    /// After training: rebuilds the model from the current (detached) weights so that later
+    /// forward passes record no gradient graph and take the fused kernels (as fast as a frozen
+    /// encoder). The variables stay, so [`Self::save`] still writes the trained weights. A no-op
+    /// for a frozen encoder.
+    pub fn freeze(&mut self) -> Result<()> {
+        let (Some(varmap), Some(base_tensors)) = (&self.varmap, &self.base_tensors) else {
+            return Ok(());
+        };
+        let mut tensors = base_tensors.clone();
+        for (name, var) in varmap.data().lock().map_err(|_| IntentError::Poisoned)?.iter() {
+            tensors.insert(name.clone(), var.as_tensor().detach());
+        }
+        let config = self.model.config().clone();
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &self.device);
+        self.model = BertModel::new(&config, vb)?;
+        Ok(())
     }
 
     /// Writes the encoder (weights, config, tokenizer) into `dir`, in the layout [`Self::load`]

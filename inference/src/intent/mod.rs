@@ -114,6 +114,8 @@ pub struct Prediction {
     pub name: String,
     /// Calibrated probability of `name`.
     pub confidence: f32,
+    /// The best intent's blended score, which [`Calibration::threshold`] is compared with.
+    pub score: f32,
     /// The best intents (never out of scope) with their calibrated probabilities, best first.
     pub top: Vec<(String, f32)>,
 }
@@ -221,9 +223,9 @@ impl IntentModel {
             ranked.iter().take(TOP_K).map(|&(idx, p)| (self.labels[idx].clone(), p)).collect();
         let (best, best_score) = head::argmax(&scores);
         let prediction = if best_score < threshold {
-            Prediction { name: OUT_OF_SCOPE.to_string(), confidence: probs[self.labels.len()], top }
+            Prediction { name: OUT_OF_SCOPE.to_string(), confidence: probs[self.labels.len()], score: best_score, top }
         } else {
-            Prediction { name: self.labels[best].clone(), confidence: probs[best], top }
+            Prediction { name: self.labels[best].clone(), confidence: probs[best], score: best_score, top }
         };
         Ok(prediction)
     }
@@ -364,41 +366,79 @@ pub fn train(
     let (train_idx, holdout_idx) = stratified_split(&classes, config.holdout_fraction, config.seed);
     let in_scope_train: Vec<usize> = train_idx.iter().copied().filter(|&i| classes[i].is_some()).collect();
 
-    // 1. Optionally fine-tune the encoder on the training part (never on the held-out slice).
+    // 1. Optionally fine-tune the encoder on the training part (never on the held-out slice),
+    //    then embed everything once (with the fine-tuned encoder when there is one).
     let mut finetune_seconds = 0.0;
-    let encoder = match &config.finetune {
-        None => None,
+    let (encoder, embeddings) = match &config.finetune {
+        None => {
+            progress.set_message("embedding the examples");
+            (None, embedder.embed(&texts)?)
+        }
         Some(finetune_config) => {
             let encoder_dir = config.encoder_dir.as_deref().ok_or_else(|| IntentError::InvalidConfig {
                 message: "fine-tuning needs the encoder directory".to_string(),
             })?;
             let finetune_started = Instant::now();
-            let encoder = IntentEncoder::load_trainable(encoder_dir, finetune_config.n_frozen_layers)?;
-            let ft_texts: Vec<&str> = in_scope_train.iter().map(|&i| texts[i]).collect();
+            let n_frozen_layers = finetune_config.n_frozen_layers;
+            let mut encoder = IntentEncoder::load_trainable(encoder_dir, n_frozen_layers)?;
+            if n_frozen_layers >= encoder.n_layers() {
+                return Err(IntentError::InvalidConfig {
+                    message: format!(
+                        "{n_frozen_layers} frozen layers leave none of the encoder's {} to fine-tune",
+                        encoder.n_layers()
+                    ),
+                });
+            }
             let ft_labels: Vec<u32> = in_scope_train.iter().map(|&i| classes[i].unwrap_or(0) as u32).collect();
-            progress.set_message("embedding for the class centroids");
-            let base = encoder.embed_texts(&ft_texts)?;
-            let initial = head::class_centroids(&base, &ft_labels, labels.len(), encoder.dim())?;
-            finetune::finetune_encoder(
-                &encoder,
-                &ft_texts,
-                &ft_labels,
-                &initial,
-                finetune_config,
-                config.seed,
-                progress,
-            )?;
-            finetune_seconds = finetune_started.elapsed().as_secs_f64();
-            Some(encoder)
+            let embeddings = if n_frozen_layers == 0 {
+                let ft_texts: Vec<&str> = in_scope_train.iter().map(|&i| texts[i]).collect();
+                progress.set_message("embedding for the class centroids");
+                let base = encoder.embed_texts(&ft_texts)?;
+                let initial = head::class_centroids(&base, &ft_labels, labels.len(), encoder.dim())?;
+                finetune::finetune_encoder(
+                    &encoder,
+                    &ft_texts,
+                    &ft_labels,
+                    &initial,
+                    finetune_config,
+                    config.seed,
+                    progress,
+                )?;
+                finetune_seconds = finetune_started.elapsed().as_secs_f64();
+                encoder.freeze()?;
+                progress.set_message("embedding the examples");
+                encoder.embed_texts(&texts)?
+            } else {
+                // The frozen bottom layers run once per text; every later pass starts above them.
+                progress.set_length(texts.len() as u64);
+                progress.set_position(0);
+                progress.set_message(format!("running the {n_frozen_layers} frozen layers"));
+                let lower =
+                    encoder.lower_states(&texts, n_frozen_layers, |n_done| progress.set_position(n_done as u64))?;
+                let ft_states: Vec<Tensor> = in_scope_train.iter().map(|&i| lower[i].clone()).collect();
+                progress.set_message("embedding for the class centroids");
+                let base = encoder.embed_from_lower(&ft_states, n_frozen_layers)?;
+                let initial = head::class_centroids(&base, &ft_labels, labels.len(), encoder.dim())?;
+                finetune::finetune_upper_layers(
+                    &encoder,
+                    &ft_states,
+                    n_frozen_layers,
+                    &ft_labels,
+                    &initial,
+                    finetune_config,
+                    config.seed,
+                    progress,
+                )?;
+                finetune_seconds = finetune_started.elapsed().as_secs_f64();
+                encoder.freeze()?;
+                progress.set_message("embedding the examples");
+                encoder.embed_from_lower(&lower, n_frozen_layers)?
+            };
+            (Some(encoder), embeddings)
         }
     };
 
-    // 2. Embed everything once.
-    progress.set_message("embedding the examples");
-    let embeddings = match &encoder {
-        Some(encoder) => encoder.embed_texts(&texts)?,
-        None => embedder.embed(&texts)?,
-    };
+    // 2. Check the embeddings.
     let dim = embeddings.first().map_or(0, Vec::len);
     if dim == 0 || embeddings.len() != texts.len() {
         return Err(IntentError::InvalidConfig { message: "the embedder returned no embeddings".to_string() });

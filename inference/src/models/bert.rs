@@ -168,6 +168,20 @@ impl BertModel {
     /// Token states `(batch, seq_len, hidden_size)` for u32 `input_ids`, `type_ids` and `mask`
     /// (1 for tokens, 0 for padding), each `(batch, seq_len)`.
     pub fn forward(&self, input_ids: &Tensor, type_ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        let hidden = self.embed_and_lower(input_ids, type_ids, mask, 0)?;
+        self.forward_upper(&hidden, mask, 0)
+    }
+
+    /// The embeddings followed by the bottom `n_lower_layers` transformer layers: the token
+    /// states `(batch, seq_len, hidden_size)` that [`Self::forward_upper`] continues from.
+    /// With the bottom layers frozen these states can be computed once and cached.
+    pub fn embed_and_lower(
+        &self,
+        input_ids: &Tensor,
+        type_ids: &Tensor,
+        mask: &Tensor,
+        n_lower_layers: usize,
+    ) -> candle_core::Result<Tensor> {
         let (_batch, seq_len) = input_ids.dims2()?;
         if seq_len > self.config.max_position_embeddings {
             candle_core::bail!(
@@ -175,20 +189,47 @@ impl BertModel {
                 self.config.max_position_embeddings
             );
         }
+        let lower = self.layers.get(..n_lower_layers).ok_or_else(|| self.too_many_layers(n_lower_layers))?;
         let mut hidden = self.embeddings.forward(input_ids, type_ids)?;
-        // (1 - mask) * f32::MIN, as Hugging Face's get_extended_attention_mask.
-        let additive_mask = mask.to_dtype(hidden.dtype())?.affine(-1.0, 1.0)?.affine(f64::from(f32::MIN), 0.0)?;
-        let additive_mask = additive_mask.unsqueeze(1)?.unsqueeze(1)?;
-        for layer in &self.layers {
+        let additive_mask = additive_mask(mask, hidden.dtype())?;
+        for layer in lower {
             hidden = layer.forward(&hidden, &additive_mask)?;
         }
         Ok(hidden)
+    }
+
+    /// Runs the transformer layers from `first_layer` to the top over `hidden`
+    /// `(batch, seq_len, hidden_size)` (the output of [`Self::embed_and_lower`] with
+    /// `n_lower_layers = first_layer`, padded positions masked out by `mask`).
+    pub fn forward_upper(&self, hidden: &Tensor, mask: &Tensor, first_layer: usize) -> candle_core::Result<Tensor> {
+        let upper = self.layers.get(first_layer..).ok_or_else(|| self.too_many_layers(first_layer))?;
+        let additive_mask = additive_mask(mask, hidden.dtype())?;
+        let mut hidden = hidden.clone();
+        for layer in upper {
+            hidden = layer.forward(&hidden, &additive_mask)?;
+        }
+        Ok(hidden)
+    }
+
+    /// Number of transformer layers.
+    pub fn n_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    fn too_many_layers(&self, n_layers: usize) -> candle_core::Error {
+        candle_core::Error::Msg(format!("the model has {} layers, not {n_layers}", self.layers.len()))
     }
 
     /// The configuration the model was built with.
     pub fn config(&self) -> &Config {
         &self.config
     }
+}
+
+/// `(batch, 1, 1, seq_len)`: 0 for tokens, `f32::MIN` for padding, as Hugging Face's
+/// `get_extended_attention_mask` (`(1 - mask) * f32::MIN`).
+fn additive_mask(mask: &Tensor, dtype: DType) -> candle_core::Result<Tensor> {
+    mask.to_dtype(dtype)?.affine(-1.0, 1.0)?.affine(f64::from(f32::MIN), 0.0)?.unsqueeze(1)?.unsqueeze(1)
 }
 
 /// File names of an encoder directory.
@@ -405,6 +446,26 @@ mod tests {
         let with_gradient = variables.iter().filter(|var| gradients.get(var.as_tensor()).is_some()).count();
         // Every variable takes part in the forward pass, so every one has a gradient.
         assert_eq!(with_gradient, variables.len());
+        Ok(())
+    }
+
+    #[test]
+    fn upper_layers_continue_the_lower_ones_exactly() -> Result<()> {
+        let device = Device::Cpu;
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+        let model = BertModel::new(&Config { num_hidden_layers: 3, ..tiny_config() }, vb)?;
+        assert_eq!(model.n_layers(), 3);
+        let inputs = BatchInputs::pad(&[&[1, 5, 9, 2], &[1, 7, 2]], 0, &device)?;
+        let full = model.forward(&inputs.input_ids, &inputs.type_ids, &inputs.mask)?;
+        for n_lower_layers in 0..=3 {
+            let lower = model.embed_and_lower(&inputs.input_ids, &inputs.type_ids, &inputs.mask, n_lower_layers)?;
+            let upper = model.forward_upper(&lower, &inputs.mask, n_lower_layers)?;
+            let difference = (upper - &full)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(difference < 1e-5, "split after {n_lower_layers} layers: off by {difference}");
+        }
+        assert!(model.embed_and_lower(&inputs.input_ids, &inputs.type_ids, &inputs.mask, 4).is_err());
+        assert!(model.forward_upper(&full, &inputs.mask, 4).is_err());
         Ok(())
     }
 }

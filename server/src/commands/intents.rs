@@ -30,14 +30,65 @@ fn read_dataset(path: &Path, format: Option<DataFormat>, split: Split) -> anyhow
     })
 }
 
-/// The training configuration for the command line: the defaults, plus a fine-tune of the
-/// encoder in `encoder_dir` when asked.
-pub fn train_config(finetune: bool, encoder_dir: &Path) -> TrainConfig {
-    TrainConfig {
-        finetune: finetune.then(FinetuneConfig::default),
+/// How the encoder is trained, shared by `train intents` and `eval intents`. Without a flag the
+/// bottom layers of the encoder stay frozen (run once per example and cached) and the top
+/// layers are fine-tuned with the classifier.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct EncoderTrainingArgs {
+    /// Keep the whole encoder frozen and train only the classifier on its embeddings (fastest:
+    /// about the time of embedding the examples once; less accurate).
+    #[arg(long, conflicts_with_all = ["finetune", "finetune_layers"])]
+    pub frozen: bool,
+    /// Fine-tune the whole encoder (all 6 layers; about twice the time of the default, which
+    /// fine-tunes the top 3). Same as `--finetune-layers 6`.
+    #[arg(long, conflicts_with = "finetune_layers")]
+    pub finetune: bool,
+    /// Fine-tune only the top N transformer layers of the encoder (default 3 of 6); the layers
+    /// below are run once per example and cached. Fewer layers train faster.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub finetune_layers: Option<u16>,
+    /// Passes over the training data when fine-tuning (default 2).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub finetune_epochs: Option<u16>,
+}
+
+impl EncoderTrainingArgs {
+    /// The fine-tune asked for, or `None` for a frozen encoder. `n_layers` is the encoder's
+    /// number of transformer layers.
+    pub fn finetune_config(&self, n_layers: usize) -> anyhow::Result<Option<FinetuneConfig>> {
+        if self.frozen {
+            return Ok(None);
+        }
+        let mut config = FinetuneConfig::default();
+        let n_trained_layers = if self.finetune { Some(n_layers) } else { self.finetune_layers.map(usize::from) };
+        if let Some(n_trained_layers) = n_trained_layers {
+            if n_trained_layers > n_layers {
+                return Err(BadInput(format!(
+                    "--finetune-layers {n_trained_layers}: the encoder has {n_layers} layers"
+                ))
+                .into());
+            }
+            config.n_frozen_layers = n_layers - n_trained_layers;
+        }
+        config.n_frozen_layers = config.n_frozen_layers.min(n_layers.saturating_sub(1));
+        if let Some(epochs) = self.finetune_epochs {
+            config.epochs = usize::from(epochs);
+        }
+        Ok(Some(config))
+    }
+}
+
+/// The training configuration for the command line: the defaults plus the encoder training
+/// asked for (the encoder in `encoder_dir`).
+pub fn train_config(encoder_args: &EncoderTrainingArgs, encoder_dir: &Path) -> anyhow::Result<TrainConfig> {
+    let n_layers = inference::models::bert::read_config(encoder_dir)
+        .with_context(|| format!("reading the encoder config in {}", encoder_dir.display()))?
+        .num_hidden_layers;
+    Ok(TrainConfig {
+        finetune: encoder_args.finetune_config(n_layers)?,
         encoder_dir: Some(encoder_dir.to_path_buf()),
         ..TrainConfig::default()
-    }
+    })
 }
 
 fn progress_bar() -> ProgressBar {
@@ -50,20 +101,30 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
-fn train_model(settings: &Settings, dataset: &IntentDataset, finetune: bool) -> anyhow::Result<IntentModel> {
+fn train_model(
+    settings: &Settings,
+    dataset: &IntentDataset,
+    encoder_args: &EncoderTrainingArgs,
+) -> anyhow::Result<IntentModel> {
     let paths = app::resolve_models(settings)?;
+    let config = train_config(encoder_args, &paths.encoder_dir)?;
     let embedder = app::load_embedder(&paths.encoder_dir)?;
-    let config = train_config(finetune, &paths.encoder_dir);
     let progress = progress_bar();
     let model = intent::train(dataset, embedder.as_ref(), &config, &progress).context("training the intent model")?;
     progress.finish_and_clear();
     Ok(model)
 }
 
-pub fn train(settings: &Settings, data: &Path, out: &Path, format: Option<&str>, finetune: bool) -> anyhow::Result<()> {
+pub fn train(
+    settings: &Settings,
+    data: &Path,
+    out: &Path,
+    format: Option<&str>,
+    encoder_args: &EncoderTrainingArgs,
+) -> anyhow::Result<()> {
     let format = parse_format(format)?;
     let dataset = read_dataset(data, format, Split::Train)?;
-    let model = train_model(settings, &dataset, finetune)?;
+    let model = train_model(settings, &dataset, encoder_args)?;
     model.save(out).with_context(|| format!("writing the intent model to {}", out.display()))?;
     let metrics = model.metrics();
     println!(
@@ -89,13 +150,13 @@ pub fn eval(
     test: &Path,
     format: Option<&str>,
     json: bool,
-    finetune: bool,
+    encoder_args: &EncoderTrainingArgs,
 ) -> anyhow::Result<()> {
     let format = parse_format(format)?;
     let train_set = read_dataset(train, format, Split::Train)?;
     let test_set = read_dataset(test, format, Split::Test)?;
     let started = Instant::now();
-    let model = train_model(settings, &train_set, finetune)?;
+    let model = train_model(settings, &train_set, encoder_args)?;
     let train_seconds = started.elapsed().as_secs_f64();
 
     let paths = app::resolve_models(settings)?;
@@ -137,7 +198,7 @@ mod tests {
         let data = dir.path().join(file_name);
         std::fs::write(&data, content).unwrap();
         let out = dir.path().join("model");
-        let error = train(&settings(), &data, &out, None, false).unwrap_err();
+        let error = train(&settings(), &data, &out, None, &EncoderTrainingArgs::default()).unwrap_err();
         assert!(error.downcast_ref::<BadInput>().is_some(), "not bad input: {error:#}");
         let message = error.to_string();
         assert!(message.contains(expected), "{message:?} lacks {expected:?}");
@@ -162,13 +223,52 @@ mod tests {
     fn unknown_format_and_missing_file_are_bad_input() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("model");
-        let error = train(&settings(), Path::new("data.yaml"), &out, Some("xml"), false).unwrap_err();
+        let defaults = EncoderTrainingArgs::default();
+        let error = train(&settings(), Path::new("data.yaml"), &out, Some("xml"), &defaults).unwrap_err();
         assert!(error.downcast_ref::<BadInput>().is_some());
-        let error = train(&settings(), &dir.path().join("missing.yaml"), &out, None, false).unwrap_err();
+        let error = train(&settings(), &dir.path().join("missing.yaml"), &out, None, &defaults).unwrap_err();
         assert!(error.downcast_ref::<BadInput>().is_some());
         assert!(error.to_string().contains("missing.yaml"));
         let error =
-            eval(&settings(), &dir.path().join("a.csv"), &dir.path().join("b.csv"), None, true, false).unwrap_err();
+            eval(&settings(), &dir.path().join("a.csv"), &dir.path().join("b.csv"), None, true, &defaults).unwrap_err();
         assert!(error.downcast_ref::<BadInput>().is_some());
+    }
+
+    #[test]
+    fn encoder_flags_choose_the_fine_tune() {
+        let args = |frozen, finetune, finetune_layers: Option<u16>, finetune_epochs: Option<u16>| EncoderTrainingArgs {
+            frozen,
+            finetune,
+            finetune_layers,
+            finetune_epochs,
+        };
+        let default = args(false, false, None, None).finetune_config(6).unwrap().unwrap();
+        assert_eq!(default, FinetuneConfig::default());
+        assert_eq!(default.n_frozen_layers, inference::intent::finetune::DEFAULT_FROZEN_LAYERS);
+        assert_eq!(args(true, false, None, None).finetune_config(6).unwrap(), None);
+        assert_eq!(args(false, true, None, None).finetune_config(6).unwrap().unwrap().n_frozen_layers, 0);
+        let two_layers = args(false, false, Some(2), Some(5)).finetune_config(6).unwrap().unwrap();
+        assert_eq!((two_layers.n_frozen_layers, two_layers.epochs), (4, 5));
+        assert_eq!(args(false, false, Some(6), None).finetune_config(6).unwrap().unwrap().n_frozen_layers, 0);
+        let error = args(false, false, Some(7), None).finetune_config(6).unwrap_err();
+        assert!(error.downcast_ref::<BadInput>().is_some());
+        // A small encoder still keeps at least one layer to train.
+        assert_eq!(args(false, false, None, None).finetune_config(2).unwrap().unwrap().n_frozen_layers, 1);
+    }
+
+    #[test]
+    fn encoder_flags_parse_and_conflict() {
+        use clap::Parser;
+        #[derive(Debug, clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            encoder: EncoderTrainingArgs,
+        }
+        let parsed = Cli::try_parse_from(["x", "--finetune-layers", "2", "--finetune-epochs", "3"]).unwrap();
+        assert_eq!((parsed.encoder.finetune_layers, parsed.encoder.finetune_epochs), (Some(2), Some(3)));
+        assert!(Cli::try_parse_from(["x", "--frozen", "--finetune"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--finetune", "--finetune-layers", "2"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--finetune-layers", "0"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--finetune-layers", "many"]).is_err());
     }
 }
