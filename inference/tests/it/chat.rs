@@ -2,9 +2,11 @@
 
 use std::ops::ControlFlow;
 
-use inference::{ChatMessage, Error, GenerationOptions, Sampling, StopReason};
+use inference::{
+    ChatMessage, ChatModel, ChatModelOptions, Error, GenerationOptions, Sampling, StopReason, WeightFormat,
+};
 
-use crate::chat_model;
+use crate::{chat_model, model_files};
 
 const CHATML_PROMPT: &str = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHow much is the cheapest plan?<|im_end|>\n<|im_start|>assistant\n";
 
@@ -217,4 +219,36 @@ fn bench_generate_reports_exact_token_counts() {
     assert_eq!(result.new_tokens, 6);
     assert_eq!(result.prompt_tokens, chat_model().encode(CHATML_PROMPT).unwrap().len());
     assert!(result.prompt_tokens_per_s > 0.0 && result.decode_tokens_per_s > 0.0 && result.ttft_ms > 0.0);
+}
+
+/// The benchmark prompt (109 tokens of ChatML, three plan passages and a question).
+const BENCH_PROMPT: &str = include_str!("../../examples/bench_prompt.txt");
+
+/// The default weights (re-quantized to Q8_0 at load and run by Switchboard's int8 kernel, with
+/// the dense f32 copy for the prompt) give the same greedy reply as the file's exact values
+/// (dequantized to f32): the fast paths change speed, not output. Candle's own Q8_0 kernel rounds
+/// its block scales to f16, so its reply may drift at a near tie late in a reply (on this prompt it
+/// did at token 25, in the repetitive tail); it must agree on the first 16 tokens.
+#[test]
+fn default_weights_give_the_same_greedy_reply_as_exact_weights() {
+    assert_eq!(ChatModelOptions::default().weight_format, WeightFormat::Q8_0);
+    let options = greedy(32);
+    let expected = chat_model().generate_from_prompt(BENCH_PROMPT, &options, |_| ControlFlow::Continue(())).unwrap();
+    assert!(expected.new_tokens >= 16, "{:?}", expected.text);
+    assert!(!expected.text.trim().is_empty());
+    let reply = |weight_format, dense_prefill| {
+        let model =
+            ChatModel::load_with(&model_files().chat_gguf, &ChatModelOptions { weight_format, dense_prefill }).unwrap();
+        model.generate_from_prompt(BENCH_PROMPT, &options, |_| ControlFlow::Continue(())).unwrap()
+    };
+    let exact = reply(WeightFormat::F32, false);
+    assert_eq!(exact.tokens, expected.tokens, "f32 weights: {:?}, default: {:?}", exact.text, expected.text);
+    let candle = reply(WeightFormat::Q8_0Candle, true);
+    assert_eq!(
+        candle.tokens[..16],
+        expected.tokens[..16],
+        "q8_0-candle weights: {:?}, default: {:?}",
+        candle.text,
+        expected.text
+    );
 }

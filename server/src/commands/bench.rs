@@ -1,4 +1,4 @@
-//! `switchboard bench embed|generate`: model speed on this machine (shapes in `interfaces.md`).
+//! `switchboard bench embed|generate|turns`: model speed on this machine (shapes in `interfaces.md`).
 
 use std::path::Path;
 
@@ -168,6 +168,23 @@ pub fn turns(settings: &Settings, rounds: usize, json_output: bool) -> anyhow::R
         })
     };
     first_token_ms.sort_by(f64::total_cmp);
+    // Intent prediction, batch of one as the engine sees a message: embedding it, then the intent
+    // model (loaded from the data directory, where the engine has just trained or found it).
+    let paths = crate::app::resolve_models(settings)?;
+    let embedder = crate::app::load_embedder(&paths.encoder_dir)?;
+    let intents = crate::app::load_intents(settings, embedder.clone())?;
+    let mut intent_ms: Vec<f64> = Vec::new();
+    for round in 0..=rounds {
+        for text in FLOW_TURNS.iter().chain(KNOWLEDGE_QUESTIONS) {
+            let started = Instant::now();
+            let embedding = embedder.embed(&[*text])?;
+            intents.predict(text, &embedding[0])?;
+            if round > 0 {
+                intent_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    intent_ms.sort_by(f64::total_cmp);
     let guardrail = engine.guardrail_stats();
     let load = |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
     let (passed, replaced) = (load(&guardrail.sentences_passed), load(&guardrail.sentences_replaced));
@@ -185,6 +202,8 @@ pub fn turns(settings: &Settings, rounds: usize, json_output: bool) -> anyhow::R
         "knowledge_turns": summary(&knowledge_times),
         "first_token_ms_p50": percentile(&first_token_ms, 0.5),
         "first_token_ms_p95": percentile(&first_token_ms, 0.95),
+        "intent_ms_p50": percentile(&intent_ms, 0.5),
+        "intent_ms_p95": percentile(&intent_ms, 0.95),
     });
     if json_output {
         println!("{report}");
