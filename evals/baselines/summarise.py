@@ -8,9 +8,21 @@ import sys
 def main() -> None:
     rows = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8") if line.strip()]
 
+    # The 2-thread peers' OpenMP threads spin-wait on each other: when another process holds a
+    # core they run several times slower. Rounds where the 2-thread peer ran below half its best
+    # speed of this run are left out of the medians (for every engine, so both sides keep the
+    # same rounds) and listed.
+    speed_key = {"embed": "sentences_per_s", "generate": "decode_tokens_per_s"}
+    collapsed = {}
+    for kind, key in speed_key.items():
+        peer_rows = [row for row in rows if row["kind"] == kind and row["engine"] == "peer"]
+        best = max((row["result"][key] for row in peer_rows), default=0.0)
+        collapsed[kind] = sorted(row["round"] for row in peer_rows if row["result"][key] < 0.5 * best)
+
     def values(kind: str, engine: str, key: str) -> list:
         return [row["result"][key] for row in rows
-                if row["kind"] == kind and row["engine"] == engine and key in row["result"]]
+                if row["kind"] == kind and row["engine"] == engine and key in row["result"]
+                and row["round"] not in collapsed.get(kind, [])]
 
     def median(kind: str, engine: str, key: str) -> float:
         found = values(kind, engine, key)
@@ -18,6 +30,10 @@ def main() -> None:
 
     loads = [row["load"] for row in rows]
     print(f"runs: {len(rows)}; 1-minute load average {min(loads):.1f}-{max(loads):.1f} (2 cores)")
+    for kind, rounds in collapsed.items():
+        if rounds:
+            print(f"left out of the {kind} medians: rounds {', '.join(map(str, rounds))} "
+                  f"(the 2-thread peer below half its best speed: a core was busy elsewhere)")
     print()
     print(f"{'measure':<32}{'peer':>12}{'switchboard':>14}{'ratio':>8}  target")
     # (kind, key, label, peer engine, our engine, target check on (ratio, ours), target text)
@@ -52,7 +68,7 @@ def main() -> None:
         print(f"{'':<8}runs: {peer_engine} {', '.join(f'{v:.1f}' for v in values(kind, peer_engine, key))}; "
               f"{our_engine} {', '.join(f'{v:.1f}' for v in values(kind, our_engine, key))}")
     print()
-    print("per-round ratios (same round, similar load):")
+    print("per-round ratios, every round (same round, similar load):")
     rounds = sorted({row["round"] for row in rows if row["kind"] != "turns"})
     for kind, key, label in [("embed", "sentences_per_s", "embed"), ("generate", "prompt_tokens_per_s", "prompt"),
                              ("generate", "decode_tokens_per_s", "decode")]:
