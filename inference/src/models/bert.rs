@@ -47,8 +47,49 @@ impl LayerNorm {
     }
 }
 
-fn linear(in_size: usize, out_size: usize, vb: VarBuilder<'_>) -> candle_core::Result<Linear> {
-    candle_nn::linear(in_size, out_size, vb)
+/// A dense layer `x·Wᵀ + b`. A frozen weight is stored transposed and contiguous once at load:
+/// the matmul of a short input (one sentence) then reads it in order instead of repacking the
+/// transposed view on every call, which dominated single-sentence latency. A trainable weight
+/// (a variable) keeps candle's `Linear`, so gradients reach it.
+#[derive(Debug, Clone)]
+enum Dense {
+    Frozen { weight_t: Tensor, bias: Tensor },
+    Trainable(Linear),
+}
+
+impl Dense {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Self::Trainable(linear) => linear.forward(xs),
+            Self::Frozen { weight_t, bias } => {
+                let dims = xs.dims().to_vec();
+                let (rows, k) = match dims.as_slice() {
+                    [rows, k] => (*rows, *k),
+                    [.., k] => (xs.elem_count() / k, *k),
+                    [] => candle_core::bail!("a dense layer needs at least one dimension"),
+                };
+                let out = xs.contiguous()?.reshape((rows, k))?.matmul(weight_t)?.broadcast_add(bias)?;
+                let mut out_dims = dims;
+                if let Some(last) = out_dims.last_mut() {
+                    *last = weight_t.dim(1)?;
+                }
+                out.reshape(out_dims)
+            }
+        }
+    }
+}
+
+fn linear(in_size: usize, out_size: usize, vb: VarBuilder<'_>) -> candle_core::Result<Dense> {
+    let linear = candle_nn::linear(in_size, out_size, vb)?;
+    if linear.weight().is_variable() || linear.bias().is_some_and(Tensor::is_variable) {
+        return Ok(Dense::Trainable(linear));
+    }
+    let weight_t = linear.weight().t()?.contiguous()?;
+    let bias = match linear.bias() {
+        Some(bias) => bias.clone(),
+        None => Tensor::zeros(out_size, weight_t.dtype(), weight_t.device())?,
+    };
+    Ok(Dense::Frozen { weight_t, bias })
 }
 
 #[derive(Debug, Clone)]
@@ -88,13 +129,13 @@ impl Embeddings {
 
 #[derive(Debug, Clone)]
 struct Layer {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    attention_output: Linear,
+    query: Dense,
+    key: Dense,
+    value: Dense,
+    attention_output: Dense,
     attention_norm: LayerNorm,
-    intermediate: Linear,
-    output: Linear,
+    intermediate: Dense,
+    output: Dense,
     output_norm: LayerNorm,
     hidden_act: HiddenAct,
     n_heads: usize,
