@@ -4,6 +4,10 @@
 //! (CosFace, Wang et al. 2018: logits `s * (cos θ_j - m [j = y])`). The margin pulls the examples of
 //! an intent together and away from the others, which is what both the nearest-example
 //! re-ranking and the out-of-scope score rely on afterwards.
+//!
+//! [`finetune_encoder`] runs the whole encoder at every step; [`finetune_upper_layers`] starts
+//! from cached states after the frozen bottom layers and runs only the layers above, forward and
+//! backward (the default, [`FinetuneConfig::default`]).
 
 use candle_core::{D, DType, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};

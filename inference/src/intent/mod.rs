@@ -3,7 +3,10 @@
 //! - [`data`] reads training and test sets (YAML, CSV, CLINC150 JSON).
 //! - [`train`] fits an [`IntentModel`] on sentence embeddings: a cosine classifier with an
 //!   additive margin blended with nearest labelled examples; optionally ([`TrainConfig::finetune`])
-//!   the encoder itself is fine-tuned first ([`finetune`]) and saved with the model.
+//!   the encoder itself is fine-tuned first ([`finetune`]) and saved with the model. With
+//!   [`FinetuneConfig::n_frozen_layers`] > 0 (the default config freezes 2 of MiniLM's 6), the
+//!   frozen bottom layers run once per text and their states are cached
+//!   ([`IntentEncoder::lower_states`]); training steps run only the layers above.
 //! - Out of scope is a virtual class scored by a threshold chosen on a held-out slice of the
 //!   training data (using its out-of-scope examples when it has some), and probabilities are
 //!   calibrated by temperature scaling on the same slice.
