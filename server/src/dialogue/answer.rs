@@ -79,23 +79,40 @@ impl Answerer {
         passages: &[Passage],
     ) -> anyhow::Result<Vec<RankedUnit>> {
         let mut units: Vec<RankedUnit> = Vec::new();
+        let mut questions: Vec<(usize, String)> = Vec::new();
         for (passage_idx, passage) in passages.iter().take(PASSAGES_USED).enumerate() {
-            for (unit_idx, text) in answer_units(&passage.text).into_iter().enumerate() {
+            for (unit_idx, (text, question)) in answer_units_after_questions(&passage.text).into_iter().enumerate() {
+                if let Some(question) = question {
+                    questions.push((units.len(), question));
+                }
                 units.push(RankedUnit { score: 0.0, passage_idx, unit_idx, text });
             }
         }
         if units.is_empty() {
             return Ok(units);
         }
-        let texts: Vec<&str> = units.iter().map(|unit| unit.text.as_str()).collect();
+        let mut texts: Vec<&str> = units.iter().map(|unit| unit.text.as_str()).collect();
+        texts.extend(questions.iter().map(|(_, question)| question.as_str()));
         let embeddings = self.embed_cached(encoder, &texts)?;
-        for (unit, embedding) in units.iter_mut().zip(&embeddings) {
+        let (unit_embeddings, question_embeddings) = embeddings.split_at(units.len());
+        for (unit, embedding) in units.iter_mut().zip(unit_embeddings) {
             let passage_bonus = match unit.passage_idx {
                 0 => 0.06,
                 1 => 0.03,
                 _ => 0.0,
             };
             unit.score = dot(question_embedding, embedding) + passage_bonus;
+        }
+        // The first sentence under a question heading scores as well as the heading matches the
+        // customer's question (a little less: the heading is not the answer itself).
+        for ((unit_idx, _), embedding) in questions.iter().zip(question_embeddings) {
+            let unit = &mut units[*unit_idx];
+            let passage_bonus = match unit.passage_idx {
+                0 => 0.06,
+                1 => 0.03,
+                _ => 0.0,
+            };
+            unit.score = unit.score.max(dot(question_embedding, embedding) - 0.02 + passage_bonus);
         }
         units.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok(units)
@@ -158,7 +175,11 @@ impl Answerer {
             if kept.contains(&sentence) {
                 continue; // small models repeat themselves
             }
-            if evidence.supports(&sentence) && !is_refusal(&sentence) && !sentence.ends_with('?') {
+            if evidence.supports(&sentence)
+                && states_numbers_whole(&sentence, &ranked)
+                && !is_refusal(&sentence)
+                && !sentence.ends_with('?')
+            {
                 n_passed += 1;
                 kept.push(sentence);
             } else {
@@ -171,13 +192,15 @@ impl Answerer {
         }
         self.stats.sentences_passed.fetch_add(n_passed as u64, Ordering::Relaxed);
         self.stats.sentences_replaced.fetch_add(n_replaced as u64, Ordering::Relaxed);
-        // The model dodged: the best passage states facts (a price, an amount) and the
-        // generated answer states none of them. The passage answers better.
+        // The model dodged or dropped part of the answer: the best passage states facts (prices,
+        // amounts, plans) and the generated answer leaves one out. "The early termination fee
+        // is $200" passes the fact check yet drops "$10 per remaining month" and turns a cap
+        // into a price; the passage's own sentence answers better.
         let key_facts = ranked.first().map(|unit| facts_of(&unit.text, plan_names)).unwrap_or_default();
         let kept_text = kept.join(" ");
         let covers_key_facts = key_facts.is_empty() || {
             let kept_facts = facts_of(&kept_text, plan_names);
-            key_facts.iter().any(|fact| kept_facts.contains(fact))
+            key_facts.iter().all(|fact| kept_facts.contains(fact))
         };
         if n_passed == 0 || !covers_key_facts {
             self.stats.answers_uncovered.fetch_add(u64::from(n_passed > 0 && !covers_key_facts), Ordering::Relaxed);
@@ -288,6 +311,24 @@ fn complete_sentences(generated: &str) -> Vec<String> {
 }
 
 /// Numbers and plan names a text states (lowercased), for comparing two answers.
+/// Whether the numbers of a generated sentence come whole from one sentence of the passages:
+/// some passage sentence states all of them, and states no other number (a table row may state
+/// more: its cells are separate facts). "The early termination fee is $200" fails against "$10
+/// for each full month left, up to a maximum of $200": each number is in the evidence, the
+/// claim is not.
+fn states_numbers_whole(sentence: &str, units: &[RankedUnit]) -> bool {
+    let numbers = super::guardrail::numbers_in(sentence);
+    if numbers.is_empty() {
+        return true;
+    }
+    units.iter().any(|unit| {
+        let unit_numbers = super::guardrail::numbers_in(&unit.text);
+        let is_table_row = unit.text.contains("; ") && unit.text.contains(": ");
+        numbers.iter().all(|n| unit_numbers.contains(n))
+            && (is_table_row || unit_numbers.iter().all(|n| numbers.contains(n)))
+    })
+}
+
 fn facts_of(text: &str, plan_names: &[String]) -> Vec<String> {
     let lower = text.to_lowercase();
     let mut facts: Vec<String> = super::guardrail::numbers_in(text);
@@ -297,7 +338,15 @@ fn facts_of(text: &str, plan_names: &[String]) -> Vec<String> {
 
 /// Sentences (and table rows, as "Header: value" pairs) of a passage worth quoting.
 pub fn answer_units(text: &str) -> Vec<String> {
-    let mut units = Vec::new();
+    answer_units_after_questions(text).into_iter().map(|(unit, _)| unit).collect()
+}
+
+/// [`answer_units`], each with the question heading it directly answers, if any: the first
+/// sentence under "How much is the early termination fee?" is that question's answer even when
+/// it only says "The fee is $10 for each full month left".
+fn answer_units_after_questions(text: &str) -> Vec<(String, Option<String>)> {
+    let mut units: Vec<(String, Option<String>)> = Vec::new();
+    let mut question: Option<String> = None;
     let mut table_header: Option<Vec<String>> = None;
     for line in text.lines() {
         let trimmed = line.trim();
@@ -318,14 +367,27 @@ pub fn answer_units(text: &str) -> Vec<String> {
                         .collect::<Vec<_>>()
                         .join("; ");
                     if !row.is_empty() {
-                        units.push(row);
+                        units.push((row, question.take()));
                     }
                 }
             }
             continue;
         }
         table_header = None;
+        let heading = trimmed.trim_start_matches('#').trim();
+        if heading.ends_with('?') && (trimmed.starts_with('#') || heading.split_whitespace().count() <= 15) {
+            question = Some(heading.to_string());
+            continue;
+        }
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("---") {
+            continue;
+        }
+        // A heading kept as a line of the chunk ("How to get a replacement SIM"): a title, not
+        // an answer. List items and sentences end in punctuation or start with a marker.
+        let is_list_item =
+            trimmed.starts_with(['-', '*', '+', '>']) || trimmed.chars().next().is_some_and(|c| c.is_ascii_digit());
+        let ends_like_text = trimmed.ends_with(['.', '!', '?', ':', ';', ')', '"']);
+        if !is_list_item && !ends_like_text && trimmed.split_whitespace().count() <= 12 {
             continue;
         }
         let content = trimmed.trim_start_matches(['-', '*', '+', '>']).trim();
@@ -336,7 +398,7 @@ pub fn answer_units(text: &str) -> Vec<String> {
             let informative = n_words >= 5 || (n_words >= 3 && sentence.chars().any(|c| c.is_ascii_digit()));
             // Questions (FAQ headings written as text) are not answers.
             if informative && !sentence.ends_with('?') {
-                units.push(sentence);
+                units.push((sentence, question.take()));
             }
         }
     }

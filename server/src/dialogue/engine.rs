@@ -672,8 +672,11 @@ impl Engine {
             if let Some(flow) = self.book.flow_for_intent(intent) {
                 // "How do I get a new SIM?" asks how it works: the documents answer that, while
                 // "I need a new SIM" goes to the person who can do it.
-                if flow.nodes.iter().all(|node| node.handoff)
-                    && HOW_IT_WORKS_QUESTION.is_match(&u.text.to_lowercase())
+                // So does "What is the late fee?", asked about no account in particular.
+                let lower = u.text.to_lowercase();
+                let impersonal = !FIRST_PERSON.is_match(&lower);
+                if (flow.nodes.iter().all(|node| node.handoff) || impersonal)
+                    && HOW_IT_WORKS_QUESTION.is_match(&lower)
                     && self.answer_from_knowledge(work, u)?
                 {
                     return Ok(());
@@ -1851,6 +1854,10 @@ static MMS_FAULT: LazyLock<Regex> = LazyLock::new(|| {
 /// "Which plan is the cheapest?": the catalogue document has that answer in a sentence.
 static PLAN_SUPERLATIVE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b(cheapest|least expensive|most affordable|lowest price)\b").unwrap());
+
+/// Words by which a message is about the customer's own account or phone.
+static FIRST_PERSON: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(i|i'm|im|i've|i'd|i'll|me|my|mine|we|our|us)\b").unwrap());
 
 /// A question about how something works or what it costs, rather than a request to do it.
 static HOW_IT_WORKS_QUESTION: LazyLock<Regex> = LazyLock::new(|| {

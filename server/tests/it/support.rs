@@ -13,6 +13,8 @@ pub struct TestApp {
     pub handle: actix_web::dev::ServerHandle,
     pub state: actix_web::web::Data<server::http::AppState>,
     _data_dir: Option<tempfile::TempDir>,
+    /// The thread running the server's actix system; joined by [`TestApp::stop`].
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TestApp {
@@ -35,16 +37,29 @@ impl TestApp {
     pub fn start(settings: Settings) -> TestApp {
         inference::init_threads(inference::ThreadSettings::recommended());
         let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
+        let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let listener = TcpListener::bind("127.0.0.1:0").expect("binding a port");
-                let running = server::commands::serve::start(settings, listener).expect("starting the server");
+                // A server just stopped on the same data dir may still be letting go of sled's
+                // lock (its last references drop as its threads end): wait for it.
+                let started = Instant::now();
+                let running = loop {
+                    match server::commands::serve::start(settings.clone(), listener.try_clone().expect("listener")) {
+                        Ok(running) => break running,
+                        Err(error)
+                            if format!("{error:#}").contains("lock") && started.elapsed() < Duration::from_secs(30) =>
+                        {
+                            std::thread::sleep(Duration::from_millis(200));
+                        }
+                        Err(error) => panic!("starting the server: {error:#}"),
+                    }
+                };
                 sender.send((running.addr, running.handle.clone(), running.state.clone())).unwrap();
                 running.server.await.expect("server");
             })
         });
         let (addr, handle, state) = receiver.recv().expect("server started");
-        TestApp { addr, handle, state, _data_dir: None }
+        TestApp { addr, handle, state, _data_dir: None, thread: Some(thread) }
     }
 
     pub fn wait_ready(&self, timeout: Duration) {
@@ -100,9 +115,12 @@ impl TestApp {
         body
     }
 
-    pub fn stop(self) {
+    pub fn stop(mut self) {
         let handle = self.handle.clone();
         futures_executor(handle.stop(true));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
