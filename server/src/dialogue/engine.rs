@@ -21,10 +21,10 @@ use crate::conversations::{Channel, EventKind};
 use inference::entities::{Entity, EntityValue, IdKind};
 use prompts::{EndOutcome, Flow, Needs, Node, NodeKind};
 
-/// Intents that never start a flow but shape the conversation.
 /// An intent name with its confidence.
 type ScoredIntent = (String, f32);
 
+/// Intents that never start a flow but shape the conversation.
 const SMALL_TALK: &[&str] = &["greeting", "thanks", "goodbye", "chitchat"];
 /// Intents that ask for information (answered from knowledge).
 const INFO_INTENTS: &[&str] = &[
@@ -1855,9 +1855,10 @@ static MMS_FAULT: LazyLock<Regex> = LazyLock::new(|| {
 static PLAN_SUPERLATIVE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b(cheapest|least expensive|most affordable|lowest price)\b").unwrap());
 
-/// Words by which a message is about the customer's own account or phone.
+/// Words by which a message is about the customer's own account or phone ("us" is left out: it
+/// is as often the country).
 static FIRST_PERSON: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b(i|i'm|im|i've|i'd|i'll|me|my|mine|we|our|us)\b").unwrap());
+    LazyLock::new(|| Regex::new(r"\b(i|i'm|im|i've|i'd|i'll|me|my|mine|we|our)\b").unwrap());
 
 /// A question about how something works or what it costs, rather than a request to do it.
 static HOW_IT_WORKS_QUESTION: LazyLock<Regex> = LazyLock::new(|| {
