@@ -310,7 +310,6 @@ fn complete_sentences(generated: &str) -> Vec<String> {
     sentences
 }
 
-/// Numbers and plan names a text states (lowercased), for comparing two answers.
 /// Whether the numbers of a generated sentence come whole from one sentence of the passages:
 /// some passage sentence states all of them, and states no other number (a table row may state
 /// more: its cells are separate facts). "The early termination fee is $200" fails against "$10
@@ -329,6 +328,7 @@ fn states_numbers_whole(sentence: &str, units: &[RankedUnit]) -> bool {
     })
 }
 
+/// Numbers and plan names a text states (lowercased), for comparing two answers.
 fn facts_of(text: &str, plan_names: &[String]) -> Vec<String> {
     let lower = text.to_lowercase();
     let mut facts: Vec<String> = super::guardrail::numbers_in(text);
@@ -379,7 +379,11 @@ fn answer_units_after_questions(text: &str) -> Vec<(String, Option<String>)> {
             question = Some(heading.to_string());
             continue;
         }
-        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("---") {
+        if trimmed.starts_with('#') || trimmed.starts_with("---") {
+            question = None; // another section
+            continue;
+        }
+        if trimmed.is_empty() {
             continue;
         }
         // A heading kept as a line of the chunk ("How to get a replacement SIM"): a title, not
@@ -388,6 +392,7 @@ fn answer_units_after_questions(text: &str) -> Vec<(String, Option<String>)> {
             trimmed.starts_with(['-', '*', '+', '>']) || trimmed.chars().next().is_some_and(|c| c.is_ascii_digit());
         let ends_like_text = trimmed.ends_with(['.', '!', '?', ':', ';', ')', '"']);
         if !is_list_item && !ends_like_text && trimmed.split_whitespace().count() <= 12 {
+            question = None;
             continue;
         }
         let content = trimmed.trim_start_matches(['-', '*', '+', '>']).trim();
@@ -422,6 +427,38 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_sentence_under_a_question_heading_answers_it() {
+        let text = "Early termination fee\nHow much is the early termination fee?\nThe fee is $10 for each \
+                    full month left, up to a maximum of $200. For example, 7 months early costs $70.\n\
+                    ## When there is no fee\n- After the contract end date, nothing is charged.";
+        let units = answer_units_after_questions(text);
+        let texts: Vec<&str> = units.iter().map(|(unit, _)| unit.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "The fee is $10 for each full month left, up to a maximum of $200.",
+                "For example, 7 months early costs $70.",
+                "After the contract end date, nothing is charged."
+            ]
+        );
+        assert_eq!(units[0].1.as_deref(), Some("How much is the early termination fee?"));
+        assert_eq!((units[1].1.as_deref(), units[2].1.as_deref()), (None, None));
+    }
+
+    #[test]
+    fn generated_numbers_must_come_whole_from_one_sentence() {
+        let unit = |text: &str| RankedUnit { score: 0.0, passage_idx: 0, unit_idx: 0, text: text.to_string() };
+        let units = [
+            unit("The fee is $10 for each full month left, up to a maximum of $200."),
+            unit("Plan: Basic Plan; Data: 5 GB; Price: $40"),
+        ];
+        assert!(!states_numbers_whole("The early termination fee is $200.", &units));
+        assert!(states_numbers_whole("It is $10 a month left, at most $200.", &units));
+        assert!(states_numbers_whole("The Basic Plan costs $40 a month.", &units), "a table row's cells stand alone");
+        assert!(states_numbers_whole("There is no fee after the contract ends.", &units));
+    }
 
     #[test]
     fn tables_become_header_value_pairs() {
