@@ -96,23 +96,13 @@ impl Answerer {
         let embeddings = self.embed_cached(encoder, &texts)?;
         let (unit_embeddings, question_embeddings) = embeddings.split_at(units.len());
         for (unit, embedding) in units.iter_mut().zip(unit_embeddings) {
-            let passage_bonus = match unit.passage_idx {
-                0 => 0.06,
-                1 => 0.03,
-                _ => 0.0,
-            };
-            unit.score = dot(question_embedding, embedding) + passage_bonus;
+            unit.score = dot(question_embedding, embedding) + passage_bonus(unit.passage_idx);
         }
         // The first sentence under a question heading scores as well as the heading matches the
         // customer's question (a little less: the heading is not the answer itself).
         for ((unit_idx, _), embedding) in questions.iter().zip(question_embeddings) {
             let unit = &mut units[*unit_idx];
-            let passage_bonus = match unit.passage_idx {
-                0 => 0.06,
-                1 => 0.03,
-                _ => 0.0,
-            };
-            unit.score = unit.score.max(dot(question_embedding, embedding) - 0.02 + passage_bonus);
+            unit.score = unit.score.max(dot(question_embedding, embedding) - 0.02 + passage_bonus(unit.passage_idx));
         }
         units.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok(units)
@@ -308,6 +298,15 @@ fn complete_sentences(generated: &str) -> Vec<String> {
         sentences.pop();
     }
     sentences
+}
+
+/// What ranking a unit gains from its passage's rank (retrieval already judged the passages).
+fn passage_bonus(passage_idx: usize) -> f32 {
+    match passage_idx {
+        0 => 0.06,
+        1 => 0.03,
+        _ => 0.0,
+    }
 }
 
 /// Whether the numbers of a generated sentence come whole from one sentence of the passages:

@@ -275,15 +275,16 @@ impl Engine {
             } else if BIGGER_PLAN.is_match(&lower) || UPGRADE_TO_PLAN.is_match(&lower) {
                 predicted = ("change_plan".to_string(), predicted.1.max(0.8));
             }
+            let fault = fault_intent(&lower);
             if predicted.1 < 0.6
-                && let Some(fault) = fault_intent(&lower)
+                && let Some(fault) = fault
             {
                 predicted = (fault.to_string(), 0.8);
             }
             let is_flow = self.book.flow_for_intent(&predicted.0).is_some() && predicted.0 != "human_agent";
             // "I have two lines" or "the roaming switch is on" tell, they do not ask: a clause
             // becomes a request of its own when it asks for something or names a fault.
-            let asks = REQUEST_WORDS.is_match(&lower) || fault_intent(&lower).is_some();
+            let asks = fault.is_some() || REQUEST_WORDS.is_match(&lower);
             if is_flow && asks && predicted.1 >= 0.5 && !found.iter().any(|(name, _)| *name == predicted.0) {
                 found.push(predicted);
             }

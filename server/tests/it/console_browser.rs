@@ -3,26 +3,19 @@
 //! `chromium` package) and Node.js with npm; the npm dependencies of `web/e2e` are installed
 //! with `npm ci` on first use. Screenshots go to `target/test-output/console/`.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 use server::accounts::{Actor, CustomerId};
 use server::console::{AgentName, Console, Password, Role};
 use server::conversations::EventKind;
 
-use crate::support::{TestApp, chromium_path, ensure_node_modules, workspace_dir};
+use crate::support::{TestApp, run_browser_spec, workspace_dir};
 
 const AGENT: &str = "alice";
 const PASSWORD: &str = "a browser password";
 
 #[test]
 fn an_agent_works_a_transferred_conversation_in_a_real_browser() {
-    let chromium = chromium_path();
-    let e2e_dir = workspace_dir().join("web/e2e");
-    ensure_node_modules(&e2e_dir);
     let output_dir = workspace_dir().join("target/test-output/console");
-    std::fs::create_dir_all(&output_dir).unwrap();
     for stale in ["console-queue.png", "console-conversation.png", "console-confirmation.png", "console-failure.png"] {
         let _ = std::fs::remove_file(output_dir.join(stale));
     }
@@ -32,39 +25,8 @@ fn an_agent_works_a_transferred_conversation_in_a_real_browser() {
     console.agents().add(&AgentName::parse(AGENT).unwrap(), Role::Agent, &Password::parse(PASSWORD).unwrap()).unwrap();
     let base_url = app.url("");
 
-    let mut child = Command::new("node")
-        .arg(e2e_dir.join("console.spec.mjs"))
-        .arg(&base_url)
-        .arg(&output_dir)
-        .arg(AGENT)
-        .env("CONSOLE_PASSWORD", PASSWORD)
-        .env("CHROMIUM_PATH", &chromium)
-        .current_dir(&e2e_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running node");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(20 * 60) {
-            let _ = child.kill();
-            panic!("the browser test did not finish in 20 minutes");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(status.success(), "the browser test failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
-
-    let result: Value = stdout
-        .lines()
-        .find_map(|line| line.strip_prefix("RESULT "))
-        .map(|json| serde_json::from_str(json).unwrap())
-        .unwrap_or_else(|| panic!("no RESULT line:\n{stdout}"));
+    let (result, _) =
+        run_browser_spec("console.spec.mjs", &base_url, "console", &[AGENT], &[("CONSOLE_PASSWORD", PASSWORD)]);
 
     // What the browser saw is what the log and the audit log say happened.
     let conversation_id = result["conversation_id"].as_str().unwrap();

@@ -156,7 +156,7 @@ pub fn workspace_dir() -> std::path::PathBuf {
 
 /// Debian's Chromium for the browser tests (`CHROMIUM_PATH` overrides). When it is missing and
 /// the tests run as root on Debian (a fresh CI machine), it is installed with apt-get once.
-pub fn chromium_path() -> std::path::PathBuf {
+fn chromium_path() -> std::path::PathBuf {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     let path =
         std::env::var_os("CHROMIUM_PATH").map(std::path::PathBuf::from).unwrap_or_else(|| "/usr/bin/chromium".into());
@@ -181,7 +181,7 @@ pub fn chromium_path() -> std::path::PathBuf {
 
 /// Installs playwright-core from the committed lock file when it is missing, once per test run
 /// (two browser tests running at once must not both run `npm ci` in the same folder).
-pub fn ensure_node_modules(e2e_dir: &Path) {
+fn ensure_node_modules(e2e_dir: &Path) {
     static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = INSTALL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if e2e_dir.join("node_modules/playwright-core/package.json").exists() {
@@ -193,4 +193,54 @@ pub fn ensure_node_modules(e2e_dir: &Path) {
         .status()
         .expect("running npm (Node.js and npm are needed for the browser tests)");
     assert!(status.success(), "npm ci failed in {}", e2e_dir.display());
+}
+
+/// Runs a browser spec of `web/e2e` (`node SPEC URL OUTPUT_DIR ARGS...`) against a running server
+/// in Debian's Chromium, fails the test with its output when it fails, and returns the JSON of
+/// its `RESULT ` line. Screenshots go to `target/test-output/<output>/`, returned too.
+pub fn run_browser_spec(
+    spec: &str,
+    url: &str,
+    output: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (serde_json::Value, std::path::PathBuf) {
+    let chromium = chromium_path();
+    let e2e_dir = workspace_dir().join("web/e2e");
+    ensure_node_modules(&e2e_dir);
+    let output_dir = workspace_dir().join("target/test-output").join(output);
+    std::fs::create_dir_all(&output_dir).unwrap();
+    let mut child = std::process::Command::new("node")
+        .arg(e2e_dir.join(spec))
+        .arg(url)
+        .arg(&output_dir)
+        .args(args)
+        .envs(envs.iter().copied())
+        .env("CHROMIUM_PATH", &chromium)
+        .current_dir(&e2e_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running node");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(20 * 60) {
+            let _ = child.kill();
+            panic!("the browser test did not finish in 20 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(status.success(), "the browser test failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    let result = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("RESULT "))
+        .map(|json| serde_json::from_str(json).unwrap())
+        .unwrap_or_else(|| panic!("no RESULT line:\n{stdout}"));
+    (result, output_dir)
 }

@@ -3,56 +3,16 @@
 //! `chromium` package) and Node.js with npm; the npm dependencies are installed with `npm ci` on
 //! first use. Screenshots go to `target/test-output/widget/`.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use serde_json::Value;
 use server::conversations::EventKind;
 
 use crate::channels::channels_app;
-use crate::support::{chromium_path, ensure_node_modules, workspace_dir};
+use crate::support::run_browser_spec;
 
 #[test]
 fn the_widget_works_in_a_real_browser() {
-    let chromium = chromium_path();
-    let e2e_dir = workspace_dir().join("web/e2e");
-    ensure_node_modules(&e2e_dir);
-    let output_dir = workspace_dir().join("target/test-output/widget");
-    std::fs::create_dir_all(&output_dir).unwrap();
     let app = channels_app();
     let url = app.app.url("/");
-
-    let mut child = Command::new("node")
-        .arg(e2e_dir.join("widget.spec.mjs"))
-        .arg(&url)
-        .arg(&output_dir)
-        .env("CHROMIUM_PATH", &chromium)
-        .current_dir(&e2e_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running node");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(20 * 60) {
-            let _ = child.kill();
-            panic!("the browser test did not finish in 20 minutes");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(status.success(), "the browser test failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
-
-    let result: Value = stdout
-        .lines()
-        .find_map(|line| line.strip_prefix("RESULT "))
-        .map(|json| serde_json::from_str(json).unwrap())
-        .unwrap_or_else(|| panic!("no RESULT line:\n{stdout}"));
+    let (result, output_dir) = run_browser_spec("widget.spec.mjs", &url, "widget", &[], &[]);
     // What the browser saw is what the log says happened.
     let conversation_id = result["conversation_id"].as_str().unwrap();
     let events = app.app.state.conversations.events(conversation_id).unwrap();
