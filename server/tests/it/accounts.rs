@@ -916,6 +916,20 @@ fn imports_replace_or_merge_and_bad_files_change_nothing() {
     assert_eq!(store.customer_by_phone(&"555-123-2002".parse().unwrap()).unwrap(), None, "old phone index gone");
 }
 
+/// Opens the store at `path`, waiting while a just-dropped handle's sled flusher thread still
+/// holds the directory's lock (sled lets go of it a moment after the last handle drops).
+fn reopen(path: &std::path::Path) -> Result<AccountStore, Error> {
+    let started = std::time::Instant::now();
+    loop {
+        match AccountStore::open_path(path) {
+            Err(error) if error.to_string().contains("lock") && started.elapsed().as_secs() < 30 => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            result => return result,
+        }
+    }
+}
+
 #[test]
 fn the_store_survives_reopening_and_checks_its_schema() {
     let dir = tempfile::tempdir().unwrap();
@@ -925,15 +939,23 @@ fn the_store_survives_reopening_and_checks_its_schema() {
         assert_eq!(store.schema_version().unwrap(), server::accounts::store::SCHEMA_VERSION);
     }
     {
-        let store = AccountStore::open_path(dir.path()).unwrap();
+        let store = reopen(dir.path()).unwrap();
         assert_eq!(store.snapshot().unwrap(), tau2());
     }
     {
-        let db = sled::open(dir.path()).unwrap();
+        let started = std::time::Instant::now();
+        let db = loop {
+            match sled::open(dir.path()) {
+                Err(error) if error.to_string().contains("lock") && started.elapsed().as_secs() < 30 => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                result => break result.unwrap(),
+            }
+        };
         db.open_tree("accounts.meta").unwrap().insert("schema_version", &99_u32.to_be_bytes()).unwrap();
         db.flush().unwrap();
         drop(db);
-        let error = AccountStore::open_path(dir.path()).unwrap_err();
+        let error = reopen(dir.path()).unwrap_err();
         assert!(matches!(error, Error::SchemaTooNew { found: 99, .. }), "{error}");
     }
 }
