@@ -150,7 +150,7 @@ impl std::fmt::Debug for ChatModel {
 }
 
 impl ChatModel {
-    /// Loads a Llama-architecture GGUF with the default options (weights converted to Q8_0).
+    /// Loads a Llama-architecture GGUF with the default options (Q4_1 weights on the int4 kernel).
     pub fn load(gguf: &Path) -> Result<Self> {
         Self::load_with(gguf, &ChatModelOptions::default())
     }

@@ -11,8 +11,13 @@
 //! - [`q8`]: int8 weights × int8 activations matrix-vector and matrix-matrix products in a
 //!   row-interleaved layout, with AVX-512 VNNI (`vpdpbusd`) where available: the decode steps
 //!   of the chat model.
+//! - [`attention`]: one decode step's attention over a head's cached keys and values.
+//! - [`q4`]: GGML Q4_1 weights (as the GGUF stores them) × int8 activations, same tiling and
+//!   instructions, half the weight bytes of [`q8`].
 
+pub mod attention;
 pub mod gelu;
+pub mod q4;
 pub mod q8;
 
 use std::sync::OnceLock;

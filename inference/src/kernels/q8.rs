@@ -23,7 +23,7 @@ pub const BLOCK: usize = 32;
 pub const GROUP: usize = 16;
 const TILE_BYTES: usize = GROUP * BLOCK;
 /// Groups processed together (independent accumulators keep the multiply units busy).
-const GROUPS_AT_ONCE: usize = 4;
+pub(super) const GROUPS_AT_ONCE: usize = 4;
 
 /// A weight matrix `(rows, cols)` quantized to 8 bits in blocks of 32, in the tiled layout
 /// described in the module docs.
@@ -119,22 +119,18 @@ impl Q8Matrix {
     fn n_blocks(&self) -> usize {
         self.cols / BLOCK
     }
-
-    fn n_groups(&self) -> usize {
-        self.rows.div_ceil(GROUP)
-    }
 }
 
 /// Activations quantized for [`matmul`]: `n_rows` rows of `cols`, 8 bits per value in blocks of
 /// 32 with one scale each, plus each block's correction for the weights' `+ 128` offset.
 #[derive(Debug, Clone, Default)]
 pub struct Q8Rows {
-    n_rows: usize,
-    cols: usize,
-    quants: Vec<i8>,
-    scales: Vec<f32>,
+    pub(super) n_rows: usize,
+    pub(super) cols: usize,
+    pub(super) quants: Vec<i8>,
+    pub(super) scales: Vec<f32>,
     /// `-128 · Σ q` per block.
-    corrections: Vec<i32>,
+    pub(super) corrections: Vec<i32>,
 }
 
 impl Q8Rows {
@@ -178,35 +174,44 @@ impl Q8Rows {
 /// `(x.n_rows(), w.rows())`. Panics if the inner sizes differ or `out` has the wrong length.
 pub fn matmul(w: &Q8Matrix, x: &Q8Rows, out: &mut [f32]) {
     assert_eq!(w.cols, x.cols, "inner sizes differ");
-    assert_eq!(out.len(), x.n_rows * w.rows, "output length");
-    if x.n_rows == 0 || w.rows == 0 {
+    run_by_groups(w.rows, w.cols, x.n_rows, out, |first_group, n, chunk| groups_kernel(w, x, first_group, n, chunk));
+}
+
+/// Drives a tiled kernel over all groups of a `(rows, cols)` weight matrix for `n_x_rows`
+/// activation rows and scatters its `[group][m][lane]` results into the row-major `out`
+/// (`(n_x_rows, rows)`). `kernel(first_group, n, chunk)` fills `chunk` for `n` groups. Large
+/// products are split over rayon's threads, [`GROUPS_AT_ONCE`] groups per task.
+pub(super) fn run_by_groups(
+    rows: usize,
+    cols: usize,
+    n_x_rows: usize,
+    out: &mut [f32],
+    kernel: impl Fn(usize, usize, &mut [f32]) + Sync,
+) {
+    assert_eq!(out.len(), n_x_rows * rows, "output length");
+    if n_x_rows == 0 || rows == 0 {
         return;
     }
-    let n_groups = w.n_groups();
+    let n_groups = rows.div_ceil(GROUP);
     // Per group, the results of every x row: `[group][m][lane]`, written whole by the kernels.
-    let mut by_group = vec![0f32; n_groups * x.n_rows * GROUP];
-    let chunk_groups = GROUPS_AT_ONCE;
-    let run = |first_group: usize, chunk: &mut [f32]| {
-        let n = chunk.len() / (x.n_rows * GROUP);
-        groups_kernel(w, x, first_group, n, chunk);
+    let mut by_group = vec![0f32; n_groups * n_x_rows * GROUP];
+    let chunk_len = GROUPS_AT_ONCE * n_x_rows * GROUP;
+    let run = |chunk_idx: usize, chunk: &mut [f32]| {
+        kernel(chunk_idx * GROUPS_AT_ONCE, chunk.len() / (n_x_rows * GROUP), chunk);
     };
-    let work = x.n_rows * w.rows * w.cols;
-    if work >= PARALLEL_MIN_WORK && rayon::current_num_threads() > 1 {
+    if n_x_rows * rows * cols >= PARALLEL_MIN_WORK && rayon::current_num_threads() > 1 {
         use rayon::prelude::*;
-        by_group
-            .par_chunks_mut(chunk_groups * x.n_rows * GROUP)
-            .enumerate()
-            .for_each(|(chunk_idx, chunk)| run(chunk_idx * chunk_groups, chunk));
+        by_group.par_chunks_mut(chunk_len).enumerate().for_each(|(chunk_idx, chunk)| run(chunk_idx, chunk));
     } else {
-        for (chunk_idx, chunk) in by_group.chunks_mut(chunk_groups * x.n_rows * GROUP).enumerate() {
-            run(chunk_idx * chunk_groups, chunk);
+        for (chunk_idx, chunk) in by_group.chunks_mut(chunk_len).enumerate() {
+            run(chunk_idx, chunk);
         }
     }
     for group in 0..n_groups {
-        let lanes = GROUP.min(w.rows - group * GROUP);
-        for m in 0..x.n_rows {
-            let src = &by_group[(group * x.n_rows + m) * GROUP..][..lanes];
-            out[m * w.rows + group * GROUP..][..lanes].copy_from_slice(src);
+        let lanes = GROUP.min(rows - group * GROUP);
+        for m in 0..n_x_rows {
+            let src = &by_group[(group * n_x_rows + m) * GROUP..][..lanes];
+            out[m * rows + group * GROUP..][..lanes].copy_from_slice(src);
         }
     }
 }
@@ -362,16 +367,8 @@ mod tests {
     }
 
     fn portable_matmul(w: &Q8Matrix, x: &Q8Rows) -> Vec<f32> {
-        let mut by_group = vec![0f32; w.n_groups() * x.n_rows * GROUP];
-        groups_portable(w, x, 0, w.n_groups(), &mut by_group);
         let mut out = vec![0f32; x.n_rows * w.rows];
-        for group in 0..w.n_groups() {
-            for lane in 0..GROUP.min(w.rows - group * GROUP) {
-                for m in 0..x.n_rows {
-                    out[m * w.rows + group * GROUP + lane] = by_group[(group * x.n_rows + m) * GROUP + lane];
-                }
-            }
-        }
+        run_by_groups(w.rows, w.cols, x.n_rows, &mut out, |first, n, chunk| groups_portable(w, x, first, n, chunk));
         out
     }
 

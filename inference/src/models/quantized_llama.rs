@@ -2,11 +2,16 @@
 //!
 //! Follows candle-transformers' `models/quantized_llama.rs` (0.11.1,
 //! <https://github.com/huggingface/candle/blob/main/candle-transformers/src/models/quantized_llama.rs>)
-//! with four changes:
+//! with five changes:
 //! - the weights are immutable and the KV cache lives outside them ([`KvCache`]), so one loaded
-//!   model serves concurrent generations and a cache can later be cloned for prefix reuse;
-//! - matmul weights can be converted at load time ([`WeightFormat`]): candle has no SIMD dot
-//!   product for Q4_1 (the format the default model ships in), while Q8_0 and Q4_0 have one;
+//!   model serves concurrent generations and a cache can later be cloned for prefix reuse; the
+//!   cache holds plain per-head rows that grow in place (no concatenation per token);
+//! - matmul weights run on Switchboard's own kernels ([`WeightFormat`]): candle has no SIMD dot
+//!   product for Q4_1 (the format the default model ships in); the default runs the stored Q4_1
+//!   blocks on [`crate::kernels::q4`];
+//! - a decode step (one token) with the kernels' weights runs without candle tensors: plain loops
+//!   over `Vec<f32>` for the norms, RoPE, attention ([`crate::kernels::attention`]) and SiLU, one
+//!   activation quantization shared by the q, k and v products (and by gate and up);
 //! - optionally a dense f32 copy of the layer weights serves prompt processing
 //!   ([`LoadOptions::dense_prefill`]): candle's quantized matmul re-reads the whole weight matrix
 //!   for every prompt row, while the f32 gemm is blocked and about three times faster there;
@@ -18,6 +23,8 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{D, DType, Device, IndexOp, Module, Result, Tensor};
 use candle_nn::Embedding;
 
+use crate::kernels::attention::attend_one;
+use crate::kernels::q4::{self, Q4Matrix};
 use crate::kernels::q8::{self, Q8Matrix, Q8Rows};
 
 /// Upper bound on the positions the RoPE tables are built for (and so on prompt + reply length).
@@ -26,12 +33,17 @@ pub const MAX_POSITIONS: usize = 8192;
 /// The format matmul weights are held in after loading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WeightFormat {
-    /// Whatever the file stores (Q4_1 for the default model: no SIMD kernel in candle, slow).
+    /// Whatever the file stores, on candle's kernels (Q4_1 for the default model: no SIMD
+    /// kernel in candle, slow).
     AsStored,
-    /// 8-bit blocks of 32 with one scale, run by Switchboard's int8 kernel
-    /// ([`crate::kernels::q8`]: AVX-512 VNNI where the CPU has it): nearly lossless from Q4_1.
-    /// The default: fastest measured on the reference machine (see `BENCHMARKS.md`).
+    /// Q4_1 weights exactly as stored, run by Switchboard's int4 kernel
+    /// ([`crate::kernels::q4`]: AVX-512 VNNI where the CPU has it); other stored types take the
+    /// int8 kernel ([`WeightFormat::Q8_0`]). The default: the fewest bytes per decode step and
+    /// the file's own weights (see `BENCHMARKS.md`).
     #[default]
+    Q4_1,
+    /// 8-bit blocks of 32 with one scale, run by Switchboard's int8 kernel
+    /// ([`crate::kernels::q8`]): nearly lossless from Q4_1, twice the bytes.
     Q8_0,
     /// Q8_0 run by candle's own kernels (AVX2), for comparisons.
     Q8_0Candle,
@@ -43,12 +55,14 @@ pub enum WeightFormat {
 
 impl WeightFormat {
     /// All formats, for benchmarks.
-    pub const ALL: [WeightFormat; 5] = [Self::AsStored, Self::Q8_0, Self::Q8_0Candle, Self::Q4_0, Self::F32];
+    pub const ALL: [WeightFormat; 6] =
+        [Self::AsStored, Self::Q4_1, Self::Q8_0, Self::Q8_0Candle, Self::Q4_0, Self::F32];
 
-    /// Short lowercase name (`as-stored`, `q8_0`, `q8_0-candle`, `q4_0`, `f32`).
+    /// Short lowercase name (`as-stored`, `q4_1`, `q8_0`, `q8_0-candle`, `q4_0`, `f32`).
     pub fn name(self) -> &'static str {
         match self {
             Self::AsStored => "as-stored",
+            Self::Q4_1 => "q4_1",
             Self::Q8_0 => "q8_0",
             Self::Q8_0Candle => "q8_0-candle",
             Self::Q4_0 => "q4_0",
@@ -150,14 +164,33 @@ impl Config {
 /// The keys and values of every layer for the positions processed so far.
 #[derive(Debug, Clone)]
 pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
+    layers: Vec<LayerCache>,
     n_positions: usize,
+}
+
+/// One layer's cached keys (after RoPE) and values: per KV head, `positions × head_dim` values,
+/// row-major, appended in place.
+#[derive(Debug, Clone, Default)]
+struct LayerCache {
+    keys: Vec<Vec<f32>>,
+    values: Vec<Vec<f32>>,
+}
+
+impl LayerCache {
+    /// Appends one position's keys or values of every head (`n_kv_head × head_dim`, head-major).
+    fn push_heads(rows: &mut Vec<Vec<f32>>, new: &[f32], n_kv_head: usize) {
+        rows.resize_with(n_kv_head, Vec::new);
+        let head_dim = new.len() / n_kv_head;
+        for (head, row) in rows.iter_mut().zip(new.chunks_exact(head_dim)) {
+            head.extend_from_slice(row);
+        }
+    }
 }
 
 impl KvCache {
     /// An empty cache for a model with `n_layer` layers.
     pub fn new(n_layer: usize) -> Self {
-        Self { layers: vec![None; n_layer], n_positions: 0 }
+        Self { layers: vec![LayerCache::default(); n_layer], n_positions: 0 }
     }
 
     /// Number of positions (tokens) held.
@@ -174,16 +207,28 @@ impl KvCache {
 #[derive(Debug, Clone)]
 struct RmsNorm {
     weight: Tensor,
+    /// `weight` as values, for decode steps.
+    values: Vec<f32>,
     eps: f32,
 }
 
 impl RmsNorm {
     fn from_qtensor(weight: QTensor, eps: f64) -> Result<Self> {
-        Ok(Self { weight: weight.dequantize(&weight.device())?, eps: eps as f32 })
+        let weight = weight.dequantize(&weight.device())?;
+        let values = weight.flatten_all()?.to_vec1::<f32>()?;
+        Ok(Self { weight, values, eps: eps as f32 })
     }
 
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         candle_nn::ops::rms_norm(xs, &self.weight, self.eps)
+    }
+
+    /// The same for one row of values, into `out`.
+    fn forward_row(&self, xs: &[f32], out: &mut Vec<f32>) {
+        let mean_square = xs.iter().map(|x| x * x).sum::<f32>() / xs.len().max(1) as f32;
+        let inverse = 1.0 / (mean_square + self.eps).sqrt();
+        out.clear();
+        out.extend(xs.iter().zip(&self.values).map(|(x, w)| x * inverse * w));
     }
 }
 
@@ -229,6 +274,23 @@ struct Layer {
     ffn_norm: RmsNorm,
 }
 
+impl Layer {
+    /// Whether every matmul weight is held by a Switchboard kernel.
+    fn on_kernels(&self) -> bool {
+        [
+            &self.attention_wq,
+            &self.attention_wk,
+            &self.attention_wv,
+            &self.attention_wo,
+            &self.feed_forward_w1,
+            &self.feed_forward_w2,
+            &self.feed_forward_w3,
+        ]
+        .iter()
+        .all(|weight| !matches!(weight.matmul, Matmul::Candle(_)))
+    }
+}
+
 /// The loaded weights of a Llama model. Immutable: every forward pass takes its own [`KvCache`].
 #[derive(Debug, Clone)]
 pub struct ModelWeights {
@@ -239,6 +301,11 @@ pub struct ModelWeights {
     output: Matmul,
     cos: Tensor,
     sin: Tensor,
+    /// `cos` and `sin` as row-major `(positions, rope_dim / 2)` values, for decode steps.
+    cos_values: Vec<f32>,
+    sin_values: Vec<f32>,
+    /// Every layer weight is held by a Switchboard kernel: decode steps skip candle.
+    kernel_decode: bool,
 }
 
 fn rope_tables(config: &Config, device: &Device) -> Result<(Tensor, Tensor)> {
@@ -254,30 +321,47 @@ fn rope_tables(config: &Config, device: &Device) -> Result<(Tensor, Tensor)> {
     Ok((idx_theta.cos()?, idx_theta.sin()?))
 }
 
-/// A matmul weight held by candle (quantized or dense) or by Switchboard's int8 kernel.
+/// A matmul weight held by candle (quantized or dense) or by one of Switchboard's kernels.
 #[derive(Debug, Clone)]
 enum Matmul {
     Candle(QMatMul),
     Int8(Q8Matrix),
+    Int4(Q4Matrix),
 }
 
 impl Matmul {
     /// `xs · Wᵀ` over the last dimension of `xs`.
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        if let Self::Candle(matmul) = self {
+            return matmul.forward(xs);
+        }
+        let dims = xs.dims();
+        let cols = dims.last().copied().unwrap_or(0);
+        let values = xs.flatten_all()?.to_vec1::<f32>()?;
+        let rows = Q8Rows::quantize(&values, cols).map_err(candle_core::Error::Msg)?;
+        let mut out = Vec::new();
+        self.kernel_product(&rows, &mut out);
+        let mut out_dims = dims.to_vec();
+        if let Some(last) = out_dims.last_mut() {
+            *last = out.len() / rows.n_rows().max(1);
+        }
+        Tensor::from_vec(out, out_dims, xs.device())
+    }
+
+    /// `x · Wᵀ` into `out` (resized) when a Switchboard kernel holds the weight; false for
+    /// candle's weights.
+    fn kernel_product(&self, x: &Q8Rows, out: &mut Vec<f32>) -> bool {
         match self {
-            Self::Candle(matmul) => matmul.forward(xs),
+            Self::Candle(_) => false,
             Self::Int8(matrix) => {
-                let dims = xs.dims();
-                let cols = dims.last().copied().unwrap_or(0);
-                let values = xs.flatten_all()?.to_vec1::<f32>()?;
-                let rows = Q8Rows::quantize(&values, cols).map_err(candle_core::Error::Msg)?;
-                let mut out = vec![0f32; rows.n_rows() * matrix.rows()];
-                q8::matmul(matrix, &rows, &mut out);
-                let mut out_dims = dims.to_vec();
-                if let Some(last) = out_dims.last_mut() {
-                    *last = matrix.rows();
-                }
-                Tensor::from_vec(out, out_dims, xs.device())
+                out.resize(x.n_rows() * matrix.rows(), 0.0);
+                q8::matmul(matrix, x, out);
+                true
+            }
+            Self::Int4(matrix) => {
+                out.resize(x.n_rows() * matrix.rows(), 0.0);
+                q4::matmul(matrix, x, out);
+                true
             }
         }
     }
@@ -290,13 +374,18 @@ fn matmul_weight(tensor: QTensor, format: WeightFormat) -> Result<Matmul> {
     let target = match format {
         WeightFormat::AsStored => return Ok(Matmul::Candle(QMatMul::from_qtensor(tensor)?)),
         WeightFormat::F32 => return Ok(Matmul::Candle(QMatMul::Tensor(tensor.dequantize(&device)?))),
-        WeightFormat::Q8_0 if k % q8::BLOCK == 0 => {
+        WeightFormat::Q4_1 if tensor.dtype() == GgmlDType::Q4_1 && k % q8::BLOCK == 0 => {
+            let (rows, cols) = tensor.shape().dims2()?;
+            let matrix = Q4Matrix::from_q4_1(&tensor.data()?, rows, cols).map_err(candle_core::Error::Msg)?;
+            return Ok(Matmul::Int4(matrix));
+        }
+        WeightFormat::Q4_1 | WeightFormat::Q8_0 if k % q8::BLOCK == 0 => {
             let (rows, cols) = tensor.shape().dims2()?;
             let values = tensor.dequantize(&device)?.flatten_all()?.to_vec1::<f32>()?;
             let matrix = Q8Matrix::from_f32(&values, rows, cols).map_err(candle_core::Error::Msg)?;
             return Ok(Matmul::Int8(matrix));
         }
-        WeightFormat::Q8_0 | WeightFormat::Q8_0Candle => GgmlDType::Q8_0,
+        WeightFormat::Q4_1 | WeightFormat::Q8_0 | WeightFormat::Q8_0Candle => GgmlDType::Q8_0,
         WeightFormat::Q4_0 => GgmlDType::Q4_0,
     };
     if tensor.dtype() == target || k % target.block_size() != 0 {
@@ -315,7 +404,6 @@ impl ModelWeights {
     ) -> Result<Self> {
         let format = options.weight_format;
         let config = Config::from_gguf(ct)?;
-        let (cos, sin) = rope_tables(&config, device)?;
         let mut tensor = |name: &str| ct.tensor(reader, name, device);
 
         let tok_embeddings_q = tensor("token_embd.weight")?;
@@ -340,15 +428,24 @@ impl ModelWeights {
                 ffn_norm: RmsNorm::from_qtensor(weight("ffn_norm")?, config.rms_norm_eps)?,
             });
         }
-        Ok(Self {
-            tok_embeddings: Embedding::new(tok_embeddings, config.hidden_size),
-            layers,
-            norm,
-            output,
-            cos,
-            sin,
-            config,
-        })
+        let tok_embeddings = Embedding::new(tok_embeddings, config.hidden_size);
+        Self::assemble(config, tok_embeddings, layers, norm, output, device)
+    }
+
+    /// Puts loaded parts together with the RoPE tables and the decode path's flag.
+    fn assemble(
+        config: Config,
+        tok_embeddings: Embedding,
+        layers: Vec<Layer>,
+        norm: RmsNorm,
+        output: Matmul,
+        device: &Device,
+    ) -> Result<Self> {
+        let (cos, sin) = rope_tables(&config, device)?;
+        let cos_values = cos.flatten_all()?.to_vec1::<f32>()?;
+        let sin_values = sin.flatten_all()?.to_vec1::<f32>()?;
+        let kernel_decode = layers.iter().all(Layer::on_kernels);
+        Ok(Self { config, tok_embeddings, layers, norm, output, cos, sin, cos_values, sin_values, kernel_decode })
     }
 
     /// The hyperparameters.
@@ -376,6 +473,10 @@ impl ModelWeights {
                 self.config.max_positions()
             );
         }
+        if seq_len == 1 && self.kernel_decode {
+            let token = tokens.flatten_all()?.to_vec1::<u32>()?[0];
+            return self.forward_one(token, cache);
+        }
         let mask = if seq_len == 1 {
             None
         } else {
@@ -400,6 +501,90 @@ impl ModelWeights {
         self.output.forward(&last)
     }
 
+    /// One decode step on the kernels' weights, without candle tensors: the logits of `token` at
+    /// position `cache.len()`, shape `(1, vocab_size)`; appends to `cache`.
+    fn forward_one(&self, token: u32, cache: &mut KvCache) -> Result<Tensor> {
+        let Config { n_head, n_kv_head, head_dim, .. } = self.config;
+        let position = cache.n_positions;
+        let mut hidden = self.tok_embeddings.embeddings().i(token as usize)?.to_vec1::<f32>()?;
+        let hidden_size = hidden.len();
+        let mut normed = Vec::with_capacity(hidden_size);
+        let mut activations = Q8Rows::default();
+        let (mut q, mut k, mut v, mut product) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut gate, mut up) = (Vec::new(), Vec::new());
+        let mut attended = vec![0f32; n_head * head_dim];
+        let mut scores = Vec::new();
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        let heads_per_kv = n_head / n_kv_head;
+        let quantize = |activations: &mut Q8Rows, values: &[f32]| {
+            activations.quantize_from(values, values.len()).map_err(candle_core::Error::Msg)
+        };
+        let product_of = |weight: &Weight, activations: &Q8Rows, out: &mut Vec<f32>| {
+            if weight.matmul.kernel_product(activations, out) {
+                Ok(())
+            } else {
+                Err(candle_core::Error::Msg("a decode-step weight is not on a kernel".to_owned()))
+            }
+        };
+        for (layer, layer_cache) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            layer.attention_norm.forward_row(&hidden, &mut normed);
+            quantize(&mut activations, &normed)?;
+            product_of(&layer.attention_wq, &activations, &mut q)?;
+            product_of(&layer.attention_wk, &activations, &mut k)?;
+            product_of(&layer.attention_wv, &activations, &mut v)?;
+            self.rotate_row(&mut q, head_dim, position);
+            self.rotate_row(&mut k, head_dim, position);
+            LayerCache::push_heads(&mut layer_cache.keys, &k, n_kv_head);
+            LayerCache::push_heads(&mut layer_cache.values, &v, n_kv_head);
+            for (head, (query, out)) in q.chunks_exact(head_dim).zip(attended.chunks_exact_mut(head_dim)).enumerate() {
+                let kv = head / heads_per_kv;
+                attend_one(query, &layer_cache.keys[kv], &layer_cache.values[kv], scale, &mut scores, out);
+            }
+            quantize(&mut activations, &attended)?;
+            product_of(&layer.attention_wo, &activations, &mut product)?;
+            for (h, p) in hidden.iter_mut().zip(&product) {
+                *h += p;
+            }
+            layer.ffn_norm.forward_row(&hidden, &mut normed);
+            quantize(&mut activations, &normed)?;
+            product_of(&layer.feed_forward_w1, &activations, &mut gate)?;
+            product_of(&layer.feed_forward_w3, &activations, &mut up)?;
+            for (g, u) in gate.iter_mut().zip(&up) {
+                *g = *g / (1.0 + (-*g).exp()) * u;
+            }
+            quantize(&mut activations, &gate)?;
+            product_of(&layer.feed_forward_w2, &activations, &mut product)?;
+            for (h, p) in hidden.iter_mut().zip(&product) {
+                *h += p;
+            }
+        }
+        cache.n_positions += 1;
+        self.norm.forward_row(&hidden, &mut normed);
+        quantize(&mut activations, &normed)?;
+        let mut logits = Vec::new();
+        if !self.output.kernel_product(&activations, &mut logits) {
+            let row = Tensor::from_vec(normed, (1, hidden_size), &Device::Cpu)?;
+            return self.output.forward(&row);
+        }
+        let vocab_size = logits.len();
+        Tensor::from_vec(logits, (1, vocab_size), &Device::Cpu)
+    }
+
+    /// Interleaved RoPE (pairs `2i, 2i + 1`, as [`candle_nn::rotary_emb::rope_i`]) of every head
+    /// of one row at `position`.
+    fn rotate_row(&self, row: &mut [f32], head_dim: usize, position: usize) {
+        let n_pairs = self.config.rope_dim / 2;
+        let cos = &self.cos_values[position * n_pairs..][..n_pairs];
+        let sin = &self.sin_values[position * n_pairs..][..n_pairs];
+        for head in row.chunks_exact_mut(head_dim) {
+            for (pair, (&c, &s)) in head.chunks_exact_mut(2).zip(cos.iter().zip(sin)) {
+                let (x0, x1) = (pair[0], pair[1]);
+                pair[0] = x0 * c - x1 * s;
+                pair[1] = x0 * s + x1 * c;
+            }
+        }
+    }
+
     fn apply_rotary_emb(&self, xs: &Tensor, index_pos: usize) -> Result<Tensor> {
         let (_b_size, _n_head, seq_len, _head_dim) = xs.dims4()?;
         let cos = self.cos.narrow(0, index_pos, seq_len)?;
@@ -414,10 +599,13 @@ impl ModelWeights {
         xs: &Tensor,
         mask: Option<&Tensor>,
         index_pos: usize,
-        layer_cache: &mut Option<(Tensor, Tensor)>,
+        layer_cache: &mut LayerCache,
     ) -> Result<Tensor> {
         let Config { n_head, n_kv_head, head_dim, .. } = self.config;
         let (b_size, seq_len, hidden_size) = xs.dims3()?;
+        if b_size != 1 {
+            candle_core::bail!("a batch of {b_size} sequences: one at a time");
+        }
         let q = layer.attention_wq.forward(xs)?;
         let k = layer.attention_wk.forward(xs)?;
         let v = layer.attention_wv.forward(xs)?;
@@ -428,13 +616,20 @@ impl ModelWeights {
         let q = self.apply_rotary_emb(&q, index_pos)?;
         let k = self.apply_rotary_emb(&k, index_pos)?;
 
-        let (k, v) = match layer_cache.take() {
-            Some((k_cache, v_cache)) if index_pos > 0 => {
-                (Tensor::cat(&[&k_cache, &k], 2)?, Tensor::cat(&[&v_cache, &v], 2)?)
+        // Append the new positions to the cache, then read every position back as tensors.
+        for (rows, new) in [(&mut layer_cache.keys, &k), (&mut layer_cache.values, &v)] {
+            let new = new.i(0)?.to_vec3::<f32>()?;
+            rows.resize_with(n_kv_head, Vec::new);
+            for (head, positions) in rows.iter_mut().zip(new) {
+                for position in positions {
+                    head.extend_from_slice(&position);
+                }
             }
-            _ => (k, v),
-        };
-        *layer_cache = Some((k.clone(), v.clone()));
+        }
+        let n_positions = index_pos + seq_len;
+        let cached =
+            |rows: &[Vec<f32>]| Tensor::from_vec(rows.concat(), (1, n_kv_head, n_positions, head_dim), xs.device());
+        let (k, v) = (cached(&layer_cache.keys)?, cached(&layer_cache.values)?);
 
         let k = candle_transformers::utils::repeat_kv(k, n_head / n_kv_head)?;
         let v = candle_transformers::utils::repeat_kv(v, n_head / n_kv_head)?;
@@ -484,7 +679,6 @@ mod tests {
         let norm = || -> Result<RmsNorm> {
             RmsNorm::from_qtensor(QTensor::quantize(&Tensor::ones(64, DType::F32, &device)?, GgmlDType::F32)?, 1e-5)
         };
-        let (cos, sin) = rope_tables(&config, &device)?;
         let layers = (0..config.n_layer)
             .map(|_| {
                 Ok(Layer {
@@ -500,15 +694,9 @@ mod tests {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(ModelWeights {
-            tok_embeddings: Embedding::new(Tensor::randn(0f32, 1.0, (96, 64), &device)?, 64),
-            layers,
-            norm: norm()?,
-            output: matmul_weight(stored(96, 64)?, options.weight_format)?,
-            cos,
-            sin,
-            config,
-        })
+        let tok_embeddings = Embedding::new(Tensor::randn(0f32, 1.0, (96, 64), &device)?, 64);
+        let output = matmul_weight(stored(96, 64)?, options.weight_format)?;
+        ModelWeights::assemble(config, tok_embeddings, layers, norm()?, output, &device)
     }
 
     fn max_difference(a: &Tensor, b: &Tensor) -> Result<f32> {
@@ -534,6 +722,43 @@ mod tests {
         }
         let difference = max_difference(&full, &last.unwrap())?;
         assert!(difference < 1e-4, "incremental logits differ by {difference}");
+        Ok(())
+    }
+
+    /// The candle-free decode step against candle's ops on the same kernel weights: a prompt,
+    /// then decode steps on both paths, logits compared at every step.
+    #[test]
+    fn decode_steps_without_candle_match_the_candle_path() -> Result<()> {
+        for weight_format in [WeightFormat::Q4_1, WeightFormat::Q8_0] {
+            let fast = random_model(LoadOptions { weight_format, dense_prefill: false })?;
+            assert!(fast.kernel_decode, "{weight_format:?}");
+            let mut slow = fast.clone();
+            slow.kernel_decode = false;
+            let prompt = Tensor::new(&[[5u32, 17, 42, 8, 77]], &Device::Cpu)?;
+            let (mut fast_cache, mut slow_cache) = (fast.new_cache(), slow.new_cache());
+            let mut fast_logits = fast.forward(&prompt, &mut fast_cache)?;
+            let mut slow_logits = slow.forward(&prompt, &mut slow_cache)?;
+            for step in 0..6 {
+                let scale = slow_logits.abs()?.max_all()?.to_scalar::<f32>()?;
+                let difference = max_difference(&fast_logits, &slow_logits)?;
+                assert!(difference <= 1e-3 * scale, "{weight_format:?} step {step}: logits differ by {difference}");
+                let next = Tensor::new(&[[argmax(&slow_logits)?]], &Device::Cpu)?;
+                fast_logits = fast.forward(&next, &mut fast_cache)?;
+                slow_logits = slow.forward(&next, &mut slow_cache)?;
+            }
+            assert_eq!(fast_cache.len(), 11);
+            for (fast_layer, slow_layer) in fast_cache.layers.iter().zip(&slow_cache.layers) {
+                for (fast_rows, slow_rows) in
+                    [(&fast_layer.keys, &slow_layer.keys), (&fast_layer.values, &slow_layer.values)]
+                {
+                    let (fast_rows, slow_rows) = (fast_rows.concat(), slow_rows.concat());
+                    assert_eq!(fast_rows.len(), 2 * 11 * 16, "two kv heads, 11 positions, 16 dimensions");
+                    let scale = slow_rows.iter().fold(0f32, |m, x| m.max(x.abs()));
+                    let difference = fast_rows.iter().zip(&slow_rows).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                    assert!(difference <= 1e-3 * scale, "{weight_format:?}: cached rows differ by {difference}");
+                }
+            }
+        }
         Ok(())
     }
 
@@ -574,7 +799,7 @@ mod tests {
         }
         assert_eq!(WeightFormat::from_name("Q8_0"), Some(WeightFormat::Q8_0));
         assert_eq!(WeightFormat::from_name("q5_k"), None);
-        assert_eq!(WeightFormat::default(), WeightFormat::Q8_0);
+        assert_eq!(WeightFormat::default(), WeightFormat::Q4_1);
     }
 
     #[test]
