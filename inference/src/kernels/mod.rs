@@ -37,14 +37,17 @@ pub enum Isa {
 
 impl Isa {
     /// The best instruction set of this CPU (detected once). `SWITCHBOARD_KERNELS=portable`
-    /// forces the portable code (for comparisons).
+    /// forces the portable code, `SWITCHBOARD_KERNELS=avx2` the AVX2 code where the CPU has more
+    /// (for comparisons: what a CPU without AVX-512 would run).
     pub fn detect() -> Isa {
         static DETECTED: OnceLock<Isa> = OnceLock::new();
         *DETECTED.get_or_init(|| {
-            if std::env::var("SWITCHBOARD_KERNELS").is_ok_and(|value| value == "portable") {
-                return Isa::Portable;
+            let detected = detect_cpu();
+            match std::env::var("SWITCHBOARD_KERNELS").as_deref() {
+                Ok("portable") => Isa::Portable,
+                Ok("avx2") if matches!(detected, Isa::Avx512Vnni | Isa::Avx512) => Isa::Avx2,
+                _ => detected,
             }
-            detect_cpu()
         })
     }
 

@@ -17,8 +17,9 @@
 //! `q` (mask; shift and mask) and two `vpdpbusd` add 4 products each into 16 row sums; `q` is
 //! already the unsigned operand `vpdpbusd` wants, so no offset needs undoing.
 //!
-//! [`matmul`] is the one entry point (any number of activation rows); other CPUs get the portable
-//! loops, compiled again with AVX2 where the CPU has it.
+//! [`matmul`] is the one entry point (any number of activation rows). CPUs with AVX2 but not
+//! AVX-512 VNNI get the same arithmetic with `vpmaddubsw`/`vpmaddwd` on 32-byte halves; others
+//! the portable loops.
 
 use half::f16;
 
@@ -137,21 +138,16 @@ fn groups_kernel(w: &Q4Matrix, x: &Q8Rows, first_group: usize, n: usize, out: &m
             }
         }
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 | Isa::Avx2 => {
-            // SAFETY: `Isa::detect` found AVX2 and FMA (every AVX-512 CPU has both).
+        Isa::Avx512 | Isa::Avx2 if std::arch::is_x86_feature_detected!("f16c") => {
+            // SAFETY: `Isa::detect` found AVX2 and FMA (every AVX-512 CPU has both), F16C was
+            // just checked.
             #[allow(unsafe_code)]
             unsafe {
-                groups_avx2(w, x, first_group, n, out)
+                avx2::groups(w, x, first_group, n, out)
             }
         }
         _ => groups_portable(w, x, first_group, n, out),
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn groups_avx2(w: &Q4Matrix, x: &Q8Rows, first_group: usize, n: usize, out: &mut [f32]) {
-    groups_portable(w, x, first_group, n, out)
 }
 
 /// The sum of a quantized activation block (its `Q8Rows` correction is `-128 ·` that sum).
@@ -276,6 +272,77 @@ mod vnni {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{BLOCK, GROUP, MINS_AT, Q4Matrix, Q8Rows, SCALES_AT, TILE_BYTES, block_sum};
+
+    /// The AVX2 kernel: one group at a time, each 64-byte line as two 32-byte halves (rows 0..8
+    /// and 8..16); `vpmaddubsw` multiplies nibbles by activation bytes into 16-bit pairs (at most
+    /// 2 · 15 · 127, no saturation) and `vpmaddwd` by ones sums the pairs into 32 bits.
+    #[allow(unsafe_code)]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) fn groups(w: &Q4Matrix, x: &Q8Rows, first_group: usize, n: usize, out: &mut [f32]) {
+        let n_blocks = w.cols / BLOCK;
+        let n_rows = x.n_rows;
+        let low_nibbles = _mm256_set1_epi8(0x0F);
+        let ones = _mm256_set1_epi16(1);
+        for group_offset in 0..n {
+            let group = first_group + group_offset;
+            for m in 0..n_rows {
+                let mut acc = [_mm256_setzero_ps(); 2];
+                for block in 0..n_blocks {
+                    let x_block = m * n_blocks + block;
+                    let xq = &x.quants[x_block * BLOCK..(x_block + 1) * BLOCK];
+                    let tile = &w.tiles[(group * n_blocks + block) * TILE_BYTES..][..TILE_BYTES];
+                    let mut sums = [_mm256_setzero_si256(); 2];
+                    for line in 0..4 {
+                        let word = |at: usize| {
+                            i32::from_le_bytes([xq[at] as u8, xq[at + 1] as u8, xq[at + 2] as u8, xq[at + 3] as u8])
+                        };
+                        let x_low = _mm256_set1_epi32(word(line * 4));
+                        let x_high = _mm256_set1_epi32(word(16 + line * 4));
+                        for (half, sum) in sums.iter_mut().enumerate() {
+                            let bytes = &tile[line * 64 + half * 32..][..32];
+                            // SAFETY: `bytes` is 32 bytes long (sliced above); unaligned load.
+                            let packed = unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) };
+                            let low = _mm256_and_si256(packed, low_nibbles);
+                            let high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
+                            let pairs =
+                                _mm256_add_epi16(_mm256_maddubs_epi16(low, x_low), _mm256_maddubs_epi16(high, x_high));
+                            *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(pairs, ones));
+                        }
+                    }
+                    let x_scale = x.scales[x_block];
+                    let x_scale_v = _mm256_set1_ps(x_scale);
+                    let min_factor = _mm256_set1_ps(x_scale * block_sum(x, x_block) as f32);
+                    for (half, (acc, sum)) in acc.iter_mut().zip(sums).enumerate() {
+                        let scales = &tile[SCALES_AT + half * 16..][..16];
+                        let mins = &tile[MINS_AT + half * 16..][..16];
+                        // SAFETY: `scales` and `mins` are 16 bytes (8 f16) each (sliced above);
+                        // unaligned loads.
+                        let (scales, mins) = unsafe {
+                            (
+                                _mm256_cvtph_ps(_mm_loadu_si128(scales.as_ptr().cast())),
+                                _mm256_cvtph_ps(_mm_loadu_si128(mins.as_ptr().cast())),
+                            )
+                        };
+                        *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(scales, x_scale_v), *acc);
+                        *acc = _mm256_fmadd_ps(mins, min_factor, *acc);
+                    }
+                }
+                let dst = &mut out[(group_offset * n_rows + m) * GROUP..][..GROUP];
+                // SAFETY: `dst` holds 16 f32 (sliced above); unaligned stores of 8 each.
+                unsafe {
+                    _mm256_storeu_ps(dst.as_mut_ptr(), acc[0]);
+                    _mm256_storeu_ps(dst[8..].as_mut_ptr(), acc[1]);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
@@ -359,6 +426,35 @@ mod tests {
                 }
                 // Only the activations are rounded (8 bits; the random blocks have outliers).
                 assert!((fast - exact[idx]).abs() <= 5e-2 * scale, "{rows}x{cols}: {fast} vs exact {}", exact[idx]);
+            }
+        }
+        Ok(())
+    }
+
+    /// The AVX2 kernel (used on CPUs without AVX-512 VNNI) against the portable loops, when this
+    /// CPU can run it.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_kernel_matches_the_portable_one() -> candle_core::Result<()> {
+        if !(std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("f16c"))
+        {
+            return Ok(());
+        }
+        for (rows, cols, n_x) in [(3, 64, 1), (70, 96, 5), (192, 576, 3)] {
+            let (_, matrix) = quantized(&random(rows, cols, 11), rows, cols)?;
+            let x = Q8Rows::quantize(&random(n_x, cols, 12), cols).unwrap();
+            let mut out = vec![f32::NAN; n_x * rows];
+            // SAFETY: the CPU has AVX2, FMA and F16C (checked above).
+            #[allow(unsafe_code)]
+            run_by_groups(rows, cols, n_x, &mut out, |first, n, chunk| unsafe {
+                avx2::groups(&matrix, &x, first, n, chunk)
+            });
+            let expected = portable_matmul(&matrix, &x);
+            let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
+            for (a, b) in out.iter().zip(&expected) {
+                assert!((a - b).abs() <= 1e-4 * scale, "{rows}x{cols}: avx2 {a} vs portable {b}");
             }
         }
         Ok(())
