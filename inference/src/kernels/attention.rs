@@ -66,9 +66,15 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[inline(always)]
 fn attend_portable(q: &[f32], keys: &[f32], values: &[f32], scale: f32, scores: &mut Vec<f32>, out: &mut [f32]) {
     let head_dim = q.len();
+    // Plain loops, not iterator adapters: those are separate generic functions the compiler may
+    // not inline here, and then they run without this function's vector instructions.
     scores.clear();
-    scores.extend(keys.chunks_exact(head_dim).map(|key| dot(q, key) * scale));
-    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut max = f32::NEG_INFINITY;
+    for key in keys.chunks_exact(head_dim) {
+        let score = dot(q, key) * scale;
+        max = max.max(score);
+        scores.push(score);
+    }
     let mut total = 0f32;
     for score in scores.iter_mut() {
         *score = (*score - max).exp();

@@ -44,6 +44,7 @@ impl std::fmt::Debug for Q8Matrix {
 }
 
 /// Quantizes one block: scale `max|x| / 127`, values rounded to the nearest integer.
+#[inline(always)]
 fn quantize_block(values: &[f32], quants: &mut [i8]) -> f32 {
     let amax = values.iter().fold(0f32, |max, x| max.max(x.abs()));
     let scale = amax / 127.0;
@@ -52,6 +53,27 @@ fn quantize_block(values: &[f32], quants: &mut [i8]) -> f32 {
         *q = (x * inverse).round().clamp(-127.0, 127.0) as i8;
     }
     scale
+}
+
+/// Quantizes whole blocks of `values` into `quants`, with each block's scale and `-128 · Σ q`.
+#[inline(always)]
+fn quantize_rows(values: &[f32], quants: &mut [i8], scales: &mut [f32], corrections: &mut [i32]) {
+    let blocks = values.chunks_exact(BLOCK).zip(quants.chunks_exact_mut(BLOCK));
+    for ((chunk, quants), (scale, correction)) in blocks.zip(scales.iter_mut().zip(corrections.iter_mut())) {
+        *scale = quantize_block(chunk, quants);
+        let mut sum = 0i32;
+        for &q in quants.iter() {
+            sum += i32::from(q);
+        }
+        *correction = -128 * sum;
+    }
+}
+
+/// [`quantize_rows`] compiled with AVX2 (vector rounding instead of a library call per value).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn quantize_rows_avx2(values: &[f32], quants: &mut [i8], scales: &mut [f32], corrections: &mut [i32]) {
+    quantize_rows(values, quants, scales, corrections)
 }
 
 impl Q8Matrix {
@@ -152,11 +174,16 @@ impl Q8Rows {
         self.quants.resize(values.len(), 0);
         self.scales.resize(n_blocks_total, 0.0);
         self.corrections.resize(n_blocks_total, 0);
-        for (block_idx, (chunk, quants)) in
-            values.chunks_exact(BLOCK).zip(self.quants.chunks_exact_mut(BLOCK)).enumerate()
-        {
-            self.scales[block_idx] = quantize_block(chunk, quants);
-            self.corrections[block_idx] = -128 * quants.iter().map(|&q| i32::from(q)).sum::<i32>();
+        match Isa::detect() {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni | Isa::Avx512 | Isa::Avx2 => {
+                // SAFETY: `Isa::detect` found AVX2 (every AVX-512 CPU has it).
+                #[allow(unsafe_code)]
+                unsafe {
+                    quantize_rows_avx2(values, &mut self.quants, &mut self.scales, &mut self.corrections)
+                }
+            }
+            _ => quantize_rows(values, &mut self.quants, &mut self.scales, &mut self.corrections),
         }
         Ok(())
     }
