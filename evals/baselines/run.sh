@@ -8,8 +8,9 @@
 #     the first 2,000 sentences of CLINC150 `val`, batch 32 (throughput and peak RSS);
 #   - generation: llama.cpp (llama-cpp-python, 2 threads) vs `switchboard bench generate`,
 #     the shipped SmolLM2 GGUF, the 100-token ChatML prompt in prompt.txt, greedy, 128 new tokens.
-# Also each round: both peers with 1 thread, and Switchboard with candle's Q8_0 kernel
-# (`measure generate --format q8_0-candle`) against the default int8 kernel.
+# Also each round: both peers with 1 thread, and Switchboard with its weights re-quantized to Q8_0
+# on the int8 kernel (`measure generate --format q8_0`, the default until 2026-11-26) against the
+# default (the file's Q4_1 blocks on the int4 kernel).
 # Each measurement is its own process. Then Switchboard alone: `switchboard bench turns`
 # (whole engine turns with both models loaded, and intent prediction, batch of one).
 # The load average is recorded before every measurement: the machine is shared.
@@ -63,19 +64,19 @@ ours_embed() { measure embed switchboard "$1" "$bin" --data-dir "$data_dir" benc
 peer_generate() { measure generate peer "$1" "$python" "$here/peer_generate.py" --gguf "$gguf" --prompt-file "$prompt" --max-tokens 128 --threads 2; }
 ours_generate() { measure generate switchboard "$1" "$bin" --data-dir "$data_dir" bench generate --prompt-file "$prompt" --max-tokens 128 --json; }
 # Extra rows: the peers with one thread (Switchboard decodes on one thread; with two, the peers'
-# OpenMP threads spin-wait on each other when the machine is loaded, and collapse), and Switchboard's Q8_0
-# weights run by candle's kernel instead of the int8 kernel (the default), to check the default.
+# OpenMP threads spin-wait on each other when the machine is loaded, and collapse), and Switchboard's
+# weights re-quantized to Q8_0 on the int8 kernel instead of the default int4 one, to check the default.
 peer_embed_1t() { measure embed peer-1-thread "$1" "$python" "$here/peer_embed.py" --model-dir "$encoder_dir" --sentences "$sentences" --batch 32 --threads 1; }
 peer_generate_1t() { measure generate peer-1-thread "$1" "$python" "$here/peer_generate.py" --gguf "$gguf" --prompt-file "$prompt" --max-tokens 128 --threads 1; }
-ours_generate_candle() { measure generate switchboard-q8_0-candle "$1" "$measure_bin" generate --models-dir "$models_dir" --format q8_0-candle --prompt-file "$prompt" --max-tokens 128; }
+ours_generate_q8() { measure generate switchboard-q8_0 "$1" "$measure_bin" generate --models-dir "$models_dir" --format q8_0 --prompt-file "$prompt" --max-tokens 128; }
 
 for round in $(seq 1 "$rounds"); do
   if (( round % 2 == 1 )); then
     peer_embed "$round"; ours_embed "$round"; peer_generate "$round"; ours_generate "$round"
-    peer_generate_1t "$round"; ours_generate_candle "$round"; peer_embed_1t "$round"
+    peer_generate_1t "$round"; ours_generate_q8 "$round"; peer_embed_1t "$round"
   else
     ours_embed "$round"; peer_embed "$round"; ours_generate "$round"; peer_generate "$round"
-    ours_generate_candle "$round"; peer_generate_1t "$round"; peer_embed_1t "$round"
+    ours_generate_q8 "$round"; peer_generate_1t "$round"; peer_embed_1t "$round"
   fi
 done
 measure turns switchboard 1 "$bin" --data-dir "$data_dir" bench turns --rounds 3 --json

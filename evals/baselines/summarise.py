@@ -55,8 +55,8 @@ def main() -> None:
          None, "(llama.cpp 1 thread)"),
         ("generate", "decode_tokens_per_s", "decode tokens/s vs 1-thread", "peer-1-thread", "switchboard",
          None, "(llama.cpp 1 thread)"),
-        ("generate", "decode_tokens_per_s", "decode: int8 kernel vs candle", "switchboard-q8_0-candle",
-         "switchboard", lambda r, o: r > 1.0, "default faster than q8_0-candle"),
+        ("generate", "decode_tokens_per_s", "decode: int4 kernel vs int8", "switchboard-q8_0",
+         "switchboard", lambda r, o: r > 1.0, "default (q4_1) faster than q8_0"),
     ]
     for kind, key, label, peer_engine, our_engine, check, target in lines:
         peer, ours = median(kind, peer_engine, key), median(kind, our_engine, key)

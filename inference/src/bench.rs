@@ -62,12 +62,20 @@ pub fn generate(model: &ChatModel, prompt: &str, max_tokens: usize) -> Result<Ge
     if max_tokens == 0 {
         return Err(Error::InvalidInput("max tokens must be at least 1".to_owned()));
     }
-    let warmup = GenerationOptions { max_new_tokens: 4, ignore_end_of_turn: true, ..GenerationOptions::default() };
+    // The prompt is processed whole each time (no prefix reuse): this measures the model, not the
+    // cache.
+    let warmup = GenerationOptions {
+        max_new_tokens: 4,
+        ignore_end_of_turn: true,
+        reuse_prefix: false,
+        ..GenerationOptions::default()
+    };
     model.generate_from_prompt(prompt, &warmup, |_| ControlFlow::Continue(()))?;
     let options = GenerationOptions {
         max_new_tokens: max_tokens,
         sampling: Sampling::Greedy,
         ignore_end_of_turn: true,
+        reuse_prefix: false,
         ..GenerationOptions::default()
     };
     let generation = model.generate_from_prompt(prompt, &options, |_| ControlFlow::Continue(()))?;

@@ -202,6 +202,28 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.n_positions == 0
     }
+
+    /// A copy of the first `n_positions` positions (all of them if there are fewer): the cache
+    /// of a prompt's prefix, to continue from with another ending.
+    pub fn prefix(&self, n_positions: usize) -> KvCache {
+        let n = n_positions.min(self.n_positions);
+        let head_prefix = |rows: &Vec<Vec<f32>>| -> Vec<Vec<f32>> {
+            rows.iter().map(|head| head[..head.len() / self.n_positions.max(1) * n].to_vec()).collect()
+        };
+        let layers = self
+            .layers
+            .iter()
+            .map(|layer| LayerCache { keys: head_prefix(&layer.keys), values: head_prefix(&layer.values) })
+            .collect();
+        KvCache { layers, n_positions: n }
+    }
+
+    /// Bytes held by the cached keys and values.
+    pub fn size_bytes(&self) -> usize {
+        let floats: usize =
+            self.layers.iter().flat_map(|layer| layer.keys.iter().chain(&layer.values)).map(Vec::len).sum();
+        floats * std::mem::size_of::<f32>()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -759,6 +781,37 @@ mod tests {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// A cache cut back to a prefix continues exactly like a cache that only ever saw it.
+    #[test]
+    fn a_cache_prefix_continues_like_a_fresh_cache() -> Result<()> {
+        // Without the dense copy every chunk size takes the same (quantized) path.
+        let model = random_model(LoadOptions { weight_format: WeightFormat::Q4_1, dense_prefill: false })?;
+        let tokens = Tensor::new(&[[5u32, 17, 42, 8, 77, 3, 9]], &Device::Cpu)?;
+        let mut long = model.new_cache();
+        model.forward(&tokens, &mut long)?;
+        let mut reused = long.prefix(4);
+        assert_eq!((reused.len(), long.len()), (4, 7));
+        assert_eq!(long.prefix(99).len(), 7);
+        assert_eq!(reused.size_bytes() * 7, long.size_bytes() * 4);
+        let mut fresh = model.new_cache();
+        model.forward(&tokens.narrow(1, 0, 4)?, &mut fresh)?;
+        let other_ending = Tensor::new(&[[60u32, 61]], &Device::Cpu)?;
+        let from_reused = model.forward(&other_ending, &mut reused)?;
+        let from_fresh = model.forward(&other_ending, &mut fresh)?;
+        let difference = max_difference(&from_reused, &from_fresh)?;
+        assert!(difference < 1e-4, "{difference}");
+        // Cut again, continue with a single token (the decode step).
+        let mut twice = reused.prefix(5);
+        let mut fresh = model.new_cache();
+        model.forward(&Tensor::new(&[[5u32, 17, 42, 8, 60]], &Device::Cpu)?, &mut fresh)?;
+        let last = Tensor::new(&[[61u32]], &Device::Cpu)?;
+        let from_twice = model.forward(&last, &mut twice)?;
+        let from_fresh = model.forward(&last, &mut fresh)?;
+        let difference = max_difference(&from_twice, &from_fresh)?;
+        assert!(difference < 1e-4, "{difference}");
         Ok(())
     }
 

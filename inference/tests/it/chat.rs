@@ -257,3 +257,40 @@ fn default_weights_give_the_same_greedy_reply_as_exact_weights() {
         );
     }
 }
+
+/// A prompt that starts with an earlier prompt's system message starts after it, from its kept
+/// keys and values, and replies exactly (token for token) as a model that never saw it.
+#[test]
+fn system_messages_are_reused_and_replies_do_not_change() {
+    let model = ChatModel::load(&model_files().chat_gguf).unwrap();
+    let run = |model: &ChatModel, messages: &[ChatMessage], reuse_prefix: bool| {
+        let options = GenerationOptions { max_new_tokens: 24, reuse_prefix, ..GenerationOptions::default() };
+        model.generate(messages, &options, |_| ControlFlow::Continue(())).unwrap()
+    };
+    let system = ChatMessage::system("You are a telecom support assistant. Answer in one short sentence.");
+    let first = [system.clone(), ChatMessage::user("How do I pay my bill?")];
+    let other = [system.clone(), ChatMessage::user("Can I turn on roaming for my trip?")];
+    let first_reply = run(&model, &first, true);
+    assert_eq!(first_reply.reused_prompt_tokens, 0, "nothing kept yet");
+
+    let reused = run(&model, &other, true);
+    let (first_tokens, other_tokens) = (model.prompt_tokens(&first).unwrap(), model.prompt_tokens(&other).unwrap());
+    let shared = first_tokens.iter().zip(&other_tokens).take_while(|(a, b)| a == b).count();
+    assert!(reused.reused_prompt_tokens >= 15, "the system message: {} tokens", reused.reused_prompt_tokens);
+    assert!(reused.reused_prompt_tokens <= shared && reused.reused_prompt_tokens < reused.prompt_tokens);
+
+    // A model that never saw the system message gives the same reply, and so does a second run.
+    let fresh = ChatModel::load(&model_files().chat_gguf).unwrap();
+    let cold = run(&fresh, &other, true);
+    assert_eq!(cold.reused_prompt_tokens, 0);
+    assert_eq!(reused.tokens, cold.tokens, "kept: {:?}, cold: {:?}", reused.text, cold.text);
+    assert_eq!(run(&model, &other, true).tokens, cold.tokens);
+
+    // Another system message, no system message, reuse off, a raw prompt: nothing reused.
+    let changed = [ChatMessage::system("You are a billing assistant."), other[1].clone()];
+    assert_eq!(run(&model, &changed, true).reused_prompt_tokens, 0);
+    assert_eq!(run(&model, &other[1..], true).reused_prompt_tokens, 0);
+    assert_eq!(run(&model, &other, false).reused_prompt_tokens, 0);
+    let raw = model.generate_from_prompt(CHATML_PROMPT, &greedy(4), |_| ControlFlow::Continue(())).unwrap();
+    assert_eq!(raw.reused_prompt_tokens, 0);
+}
