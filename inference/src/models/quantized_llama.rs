@@ -23,7 +23,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{D, DType, Device, IndexOp, Module, Result, Tensor};
 use candle_nn::Embedding;
 
-use crate::kernels::attention::attend_one;
+use crate::kernels::attention::{KeyBlocks, attend_one};
 use crate::kernels::q4::{self, Q4Matrix};
 use crate::kernels::q8::{self, Q8Matrix, Q8Rows};
 
@@ -168,22 +168,54 @@ pub struct KvCache {
     n_positions: usize,
 }
 
-/// One layer's cached keys (after RoPE) and values: per KV head, `positions × head_dim` values,
-/// row-major, appended in place.
+/// One layer's cached keys (after RoPE) and values, per KV head, appended in place: keys in
+/// [`KeyBlocks`] (the layout the decode step's attention reads fastest), values as
+/// `positions × head_dim` values, row-major.
 #[derive(Debug, Clone, Default)]
 struct LayerCache {
-    keys: Vec<Vec<f32>>,
+    keys: Vec<KeyBlocks>,
     values: Vec<Vec<f32>>,
 }
 
 impl LayerCache {
-    /// Appends one position's keys or values of every head (`n_kv_head × head_dim`, head-major).
-    fn push_heads(rows: &mut Vec<Vec<f32>>, new: &[f32], n_kv_head: usize) {
-        rows.resize_with(n_kv_head, Vec::new);
-        let head_dim = new.len() / n_kv_head;
-        for (head, row) in rows.iter_mut().zip(new.chunks_exact(head_dim)) {
-            head.extend_from_slice(row);
+    /// Appends one position's keys and values of every head (each `n_kv_head × head_dim`,
+    /// head-major).
+    fn push(&mut self, keys: &[f32], values: &[f32], n_kv_head: usize) {
+        self.keys.resize_with(n_kv_head, KeyBlocks::default);
+        self.values.resize_with(n_kv_head, Vec::new);
+        let head_dim = keys.len() / n_kv_head;
+        for (head, key) in self.keys.iter_mut().zip(keys.chunks_exact(head_dim)) {
+            head.push(key);
         }
+        for (head, value) in self.values.iter_mut().zip(values.chunks_exact(head_dim)) {
+            head.extend_from_slice(value);
+        }
+    }
+
+    /// The first `n_positions` positions (of `of_positions`).
+    fn prefix(&self, n_positions: usize, of_positions: usize) -> LayerCache {
+        let keys = self
+            .keys
+            .iter()
+            .map(|head| {
+                let mut head = head.clone();
+                head.truncate(n_positions);
+                head
+            })
+            .collect();
+        let values =
+            self.values.iter().map(|head| head[..head.len() / of_positions.max(1) * n_positions].to_vec()).collect();
+        LayerCache { keys, values }
+    }
+
+    /// The keys and the values as row-major `(n_kv_head, positions, head_dim)` values.
+    fn rows(&self) -> (Vec<f32>, Vec<f32>) {
+        (self.keys.iter().flat_map(KeyBlocks::to_rows).collect(), self.values.concat())
+    }
+
+    fn size_bytes(&self) -> usize {
+        let values: usize = self.values.iter().map(Vec::len).sum();
+        self.keys.iter().map(KeyBlocks::size_bytes).sum::<usize>() + values * std::mem::size_of::<f32>()
     }
 }
 
@@ -207,22 +239,13 @@ impl KvCache {
     /// of a prompt's prefix, to continue from with another ending.
     pub fn prefix(&self, n_positions: usize) -> KvCache {
         let n = n_positions.min(self.n_positions);
-        let head_prefix = |rows: &Vec<Vec<f32>>| -> Vec<Vec<f32>> {
-            rows.iter().map(|head| head[..head.len() / self.n_positions.max(1) * n].to_vec()).collect()
-        };
-        let layers = self
-            .layers
-            .iter()
-            .map(|layer| LayerCache { keys: head_prefix(&layer.keys), values: head_prefix(&layer.values) })
-            .collect();
+        let layers = self.layers.iter().map(|layer| layer.prefix(n, self.n_positions)).collect();
         KvCache { layers, n_positions: n }
     }
 
     /// Bytes held by the cached keys and values.
     pub fn size_bytes(&self) -> usize {
-        let floats: usize =
-            self.layers.iter().flat_map(|layer| layer.keys.iter().chain(&layer.values)).map(Vec::len).sum();
-        floats * std::mem::size_of::<f32>()
+        self.layers.iter().map(LayerCache::size_bytes).sum()
     }
 }
 
@@ -556,8 +579,7 @@ impl ModelWeights {
             product_of(&layer.attention_wv, &activations, &mut v)?;
             self.rotate_row(&mut q, head_dim, position);
             self.rotate_row(&mut k, head_dim, position);
-            LayerCache::push_heads(&mut layer_cache.keys, &k, n_kv_head);
-            LayerCache::push_heads(&mut layer_cache.values, &v, n_kv_head);
+            layer_cache.push(&k, &v, n_kv_head);
             for (head, (query, out)) in q.chunks_exact(head_dim).zip(attended.chunks_exact_mut(head_dim)).enumerate() {
                 let kv = head / heads_per_kv;
                 attend_one(query, &layer_cache.keys[kv], &layer_cache.values[kv], scale, &mut scores, out);
@@ -639,19 +661,15 @@ impl ModelWeights {
         let k = self.apply_rotary_emb(&k, index_pos)?;
 
         // Append the new positions to the cache, then read every position back as tensors.
-        for (rows, new) in [(&mut layer_cache.keys, &k), (&mut layer_cache.values, &v)] {
-            let new = new.i(0)?.to_vec3::<f32>()?;
-            rows.resize_with(n_kv_head, Vec::new);
-            for (head, positions) in rows.iter_mut().zip(new) {
-                for position in positions {
-                    head.extend_from_slice(&position);
-                }
-            }
+        let by_position = |new: &Tensor| new.i(0)?.transpose(0, 1)?.contiguous()?.flatten_all()?.to_vec1::<f32>();
+        let (new_keys, new_values) = (by_position(&k)?, by_position(&v)?);
+        let position_len = n_kv_head * head_dim;
+        for (keys, values) in new_keys.chunks_exact(position_len).zip(new_values.chunks_exact(position_len)) {
+            layer_cache.push(keys, values, n_kv_head);
         }
-        let n_positions = index_pos + seq_len;
-        let cached =
-            |rows: &[Vec<f32>]| Tensor::from_vec(rows.concat(), (1, n_kv_head, n_positions, head_dim), xs.device());
-        let (k, v) = (cached(&layer_cache.keys)?, cached(&layer_cache.values)?);
+        let shape = (1, n_kv_head, index_pos + seq_len, head_dim);
+        let (keys, values) = layer_cache.rows();
+        let (k, v) = (Tensor::from_vec(keys, shape, xs.device())?, Tensor::from_vec(values, shape, xs.device())?);
 
         let k = candle_transformers::utils::repeat_kv(k, n_head / n_kv_head)?;
         let v = candle_transformers::utils::repeat_kv(v, n_head / n_kv_head)?;
@@ -770,10 +788,8 @@ mod tests {
             }
             assert_eq!(fast_cache.len(), 11);
             for (fast_layer, slow_layer) in fast_cache.layers.iter().zip(&slow_cache.layers) {
-                for (fast_rows, slow_rows) in
-                    [(&fast_layer.keys, &slow_layer.keys), (&fast_layer.values, &slow_layer.values)]
-                {
-                    let (fast_rows, slow_rows) = (fast_rows.concat(), slow_rows.concat());
+                let ((fast_keys, fast_values), (slow_keys, slow_values)) = (fast_layer.rows(), slow_layer.rows());
+                for (fast_rows, slow_rows) in [(fast_keys, slow_keys), (fast_values, slow_values)] {
                     assert_eq!(fast_rows.len(), 2 * 11 * 16, "two kv heads, 11 positions, 16 dimensions");
                     let scale = slow_rows.iter().fold(0f32, |m, x| m.max(x.abs()));
                     let difference = fast_rows.iter().zip(&slow_rows).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
@@ -795,7 +811,7 @@ mod tests {
         let mut reused = long.prefix(4);
         assert_eq!((reused.len(), long.len()), (4, 7));
         assert_eq!(long.prefix(99).len(), 7);
-        assert_eq!(reused.size_bytes() * 7, long.size_bytes() * 4);
+        assert!(reused.size_bytes() < long.size_bytes());
         let mut fresh = model.new_cache();
         model.forward(&tokens.narrow(1, 0, 4)?, &mut fresh)?;
         let other_ending = Tensor::new(&[[60u32, 61]], &Device::Cpu)?;
