@@ -53,6 +53,8 @@ pub struct GenerateBench {
     pub new_tokens: usize,
     /// New tokens per second after the first (one forward pass each).
     pub decode_tokens_per_s: f64,
+    /// Peak resident memory of the process so far (model loaded and run), MB; 0 where unknown.
+    pub peak_rss_mb: f64,
 }
 
 /// Generates exactly `max_tokens` tokens greedily from `prompt` (a raw prompt such as ChatML,
@@ -85,6 +87,7 @@ pub fn generate(model: &ChatModel, prompt: &str, max_tokens: usize) -> Result<Ge
         ttft_ms: generation.ttft_seconds * 1000.0,
         new_tokens: generation.new_tokens,
         decode_tokens_per_s: generation.decode_tokens_per_s(),
+        peak_rss_mb: peak_rss_mb().unwrap_or(0.0),
     })
 }
 

@@ -63,7 +63,12 @@ pub fn generate(
     let paths = app::resolve_models(settings)?;
     let gguf = paths.chat_gguf.context("the chat model is disabled in the configuration")?;
     let chat = app::load_chat(&gguf)?;
-    let result = inference::bench::generate(&chat, &prompt, max_tokens)?;
+    let result = inference::bench::generate(&chat, &prompt, max_tokens).map_err(|error| match error {
+        inference::Error::PromptTooLong { .. } | inference::Error::InvalidInput(_) => {
+            anyhow::Error::from(BadInput(error.to_string()))
+        }
+        other => other.into(),
+    })?;
     if json_output {
         println!(
             "{}",
@@ -73,6 +78,7 @@ pub fn generate(
                 "ttft_ms": result.ttft_ms,
                 "new_tokens": result.new_tokens,
                 "decode_tokens_per_s": result.decode_tokens_per_s,
+                "peak_rss_mb": result.peak_rss_mb,
             })
         );
     } else {
@@ -110,6 +116,10 @@ const FLOW_TURNS: &[&str] = &["I want to add some data to my line", "555-010-200
 pub fn turns(settings: &Settings, rounds: usize, json_output: bool) -> anyhow::Result<()> {
     use std::sync::Mutex;
     use std::time::Instant;
+
+    if rounds == 0 {
+        return Err(BadInput("--rounds must be at least 1".into()).into());
+    }
 
     use crate::conversations::Channel;
     use crate::dialogue::{CustomerText, NoTokens, StageTimes, TokenSink};

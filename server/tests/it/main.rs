@@ -6,6 +6,7 @@ mod accounts_hooks;
 mod accounts_staff;
 mod api;
 mod channels;
+mod cli;
 mod console;
 mod console_browser;
 mod dialogue;
