@@ -20,7 +20,13 @@ pub fn add(settings: &Settings, name: &str, role: &str) -> anyhow::Result<()> {
         std::io::stderr().flush().ok();
     }
     let mut line = String::new();
-    stdin.lock().read_line(&mut line).context("reading the password from standard input")?;
+    stdin.lock().read_line(&mut line).map_err(|error| match error.kind() {
+        // Not text: the input's fault, like a password of the wrong length.
+        std::io::ErrorKind::InvalidData => {
+            anyhow::Error::new(BadInput("the password on standard input is not UTF-8 text".to_owned()))
+        }
+        _ => anyhow::Error::new(error).context("reading the password from standard input"),
+    })?;
     let raw_password = line.strip_suffix('\n').unwrap_or(&line);
     let raw_password = raw_password.strip_suffix('\r').unwrap_or(raw_password);
     let password = Password::parse(raw_password).map_err(bad)?;

@@ -96,3 +96,53 @@ fn bench_turns_refuses_zero_rounds() {
     let dir = tempfile::tempdir().unwrap();
     assert_bad_input(&switchboard(dir.path(), &["bench", "turns", "--rounds", "0"]), "--rounds");
 }
+
+/// Runs the binary with `stdin` piped in.
+fn switchboard_with_input(data_dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the switchboard binary runs");
+    // The command may refuse its arguments and exit before reading: a closed pipe is fine.
+    let _ = child.stdin.take().unwrap().write_all(stdin);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn agents_add_reads_the_password_from_stdin_and_refuses_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let add = |args: &[&str], stdin: &[u8]| switchboard_with_input(data, &[&["agents", "add"], args].concat(), stdin);
+    assert_bad_input(&add(&["alice"], b""), "8 to 256 characters");
+    assert_bad_input(&add(&["alice"], b"short\n"), "8 to 256 characters");
+    assert_bad_input(&add(&["alice"], "x".repeat(10_000).as_bytes()), "8 to 256 characters");
+    assert_bad_input(&add(&["alice"], b"\xff\xfe not text\n"), "not UTF-8");
+    assert_bad_input(&add(&["alice", "--role", "wizard"], b"long enough password\n"), "wizard");
+    assert_bad_input(&add(&[""], b"long enough password\n"), "not valid");
+    assert_bad_input(&add(&["robert'); DROP TABLE agents;--"], b"long enough password\n"), "not valid");
+    let created = add(&["alice", "--role", "supervisor"], b"long enough password\r\n");
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(String::from_utf8_lossy(&created.stdout).contains("alice"));
+}
+
+#[test]
+fn file_commands_name_the_missing_or_broken_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let missing = dir.path().join("missing");
+    let missing = missing.to_str().unwrap();
+    let broken = write(dir.path(), "broken.toml", b"[customers\nname = ");
+    assert_bad_input(&switchboard(&data, &["ingest", missing]), missing);
+    assert_bad_input(&switchboard(&data, &["accounts", "import", missing]), missing);
+    assert_bad_input(&switchboard(&data, &["accounts", "import", &broken]), "broken.toml");
+    assert_bad_input(&switchboard(&data, &["eval", "retrieval", "--qa", missing]), missing);
+    assert_bad_input(&switchboard(&data, &["eval", "scenarios", missing]), missing);
+    assert_bad_input(&switchboard(&data, &["--config", missing, "bench", "turns"]), "not found");
+    assert_bad_input(&switchboard(&data, &["--config", &broken, "bench", "turns"]), "broken.toml");
+}
