@@ -144,7 +144,10 @@ pub fn load_intents(
     let format = DataFormat::from_path(&path).unwrap_or(DataFormat::Yaml);
     let dataset = parse_dataset(&bytes, &path, format, Split::Train)?;
     let cache_dir = settings.data_dir.join("models");
-    let model = train_or_load(&cache_dir, &dataset, embedder.as_ref(), &TrainConfig::default())
-        .context("training the intent model")?;
+    // The demo set has no out-of-scope examples; the dialogue engine was tuned with the model
+    // rejecting the lowest 2% of held-out scores as out of scope (the library default rejects
+    // nothing without out-of-scope data), so the demo keeps that budget.
+    let config = TrainConfig { max_in_scope_rejection: 0.02, ..TrainConfig::default() };
+    let model = train_or_load(&cache_dir, &dataset, embedder.as_ref(), &config).context("training the intent model")?;
     Ok(Arc::new(IntentsOnEncoder { model, encoder: embedder }))
 }

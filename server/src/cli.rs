@@ -90,7 +90,7 @@ pub enum TrainCommand {
         #[arg(long)]
         format: Option<String>,
         #[command(flatten)]
-        encoder: crate::commands::intents::EncoderTrainingArgs,
+        training: crate::commands::intents::IntentTrainingArgs,
     },
 }
 
@@ -108,7 +108,11 @@ pub enum EvalCommand {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        encoder: crate::commands::intents::EncoderTrainingArgs,
+        training: crate::commands::intents::IntentTrainingArgs,
+        /// Diagnostics: writes every training and test embedding with its gold class, and the
+        /// class directions, as JSON lines (for comparing out-of-scope rules offline).
+        #[arg(long, value_name = "FILE", hide = true)]
+        dump_scores: Option<PathBuf>,
     },
     /// Scores retrieval on a QA file against the current knowledge index.
     Retrieval {

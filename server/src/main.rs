@@ -40,11 +40,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(ModelsCommand::Fetch) => commands::models::fetch(&settings),
         Command::Ingest { dirs } => commands::knowledge::ingest(&settings, &dirs),
         Command::Accounts(AccountsCommand::Import { file }) => commands::accounts::import(&settings, &file),
-        Command::Train(TrainCommand::Intents { data, out, format, encoder }) => {
-            commands::intents::train(&settings, &data, &out, format.as_deref(), &encoder)
+        Command::Train(TrainCommand::Intents { data, out, format, training }) => {
+            commands::intents::train(&settings, &data, &out, format.as_deref(), &training)
         }
-        Command::Eval(EvalCommand::Intents { train, test, format, json, encoder }) => {
-            commands::intents::eval(&settings, &train, &test, format.as_deref(), json, &encoder)
+        Command::Eval(EvalCommand::Intents { train, test, format, json, training, dump_scores }) => {
+            commands::intents::eval(
+                &settings,
+                &train,
+                &test,
+                format.as_deref(),
+                json,
+                &training,
+                dump_scores.as_deref(),
+            )
         }
         Command::Eval(EvalCommand::Retrieval { qa, json, compare }) => {
             commands::knowledge::eval_retrieval(&settings, &qa, json, compare)

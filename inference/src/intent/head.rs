@@ -2,8 +2,12 @@
 //!
 //! Two scorers are blended per intent: a cosine classifier (one learnt unit direction per intent,
 //! trained with an additive cosine margin) and nearest labelled examples (the highest cosine
-//! similarity to a training example of that intent). Out of scope is a virtual class whose
-//! score is the threshold `θ`: a message is out of scope when no intent scores above it.
+//! similarity to a training example of that intent). Out of scope is one more class whose score
+//! is `θ + o`, where `o` is the similarity of the nearest out-of-scope training example (0 when
+//! the data has none) and `θ` a threshold: a message is out of scope when no intent scores above
+//! it, i.e. when its margin `best intent score - o` is below `θ`. Comparing the best intent with
+//! the nearest out-of-scope example, rather than reading its score alone, also keeps the
+//! decision steadier when new messages are less similar to all the training data at once.
 //! Probabilities are `softmax(scale * scores / temperature)` over the intents and that class.
 
 use candle_core::{D, DType, Device, Tensor, Var};
@@ -115,6 +119,8 @@ pub(crate) struct Scorer {
     pub dim: usize,
     /// Weight of the nearest-example similarity in the blend (0: directions only).
     pub knn_weight: f32,
+    /// `[n_out_of_scope_examples, dim]`, unit rows: the training set's out-of-scope examples.
+    pub out_of_scope_examples: Vec<f32>,
 }
 
 /// Dot product with eight independent accumulators, so the compiler can vectorise it (the
@@ -152,6 +158,19 @@ impl Scorer {
         }
         direction_scores
     }
+
+    /// Similarity of `embedding` to its nearest out-of-scope example, leaving out the example at
+    /// `skip` (an out-of-scope example scored against the others); 0 without any.
+    pub fn out_of_scope_similarity(&self, embedding: &[f32], skip: Option<usize>) -> f32 {
+        let nearest = self
+            .out_of_scope_examples
+            .chunks_exact(self.dim)
+            .enumerate()
+            .filter(|(idx, _)| Some(*idx) != skip)
+            .map(|(_, example)| dot(example, embedding))
+            .fold(f32::NEG_INFINITY, f32::max);
+        if nearest.is_finite() { nearest } else { 0.0 }
+    }
 }
 
 /// Index and value of the largest score.
@@ -163,12 +182,13 @@ pub(crate) fn argmax(scores: &[f32]) -> (usize, f32) {
         .fold((0, f32::NEG_INFINITY), |best, (idx, s)| if s > best.1 { (idx, s) } else { best })
 }
 
-/// Softmax over the intent scores and the out-of-scope threshold (last), as probabilities.
-pub(crate) fn probabilities(scores: &[f32], threshold: f32, scale: f32, temperature: f32) -> Vec<f32> {
+/// Softmax over the intent scores and the out-of-scope class's score (last: the threshold plus
+/// the nearest out-of-scope example's similarity), as probabilities.
+pub(crate) fn probabilities(scores: &[f32], out_of_scope_score: f32, scale: f32, temperature: f32) -> Vec<f32> {
     let factor = scale / temperature.max(1e-6);
-    let max = scores.iter().copied().fold(threshold, f32::max);
+    let max = scores.iter().copied().fold(out_of_scope_score, f32::max);
     let mut exps: Vec<f32> =
-        scores.iter().chain(std::iter::once(&threshold)).map(|s| ((s - max) * factor).exp()).collect();
+        scores.iter().chain(std::iter::once(&out_of_scope_score)).map(|s| ((s - max) * factor).exp()).collect();
     let total: f32 = exps.iter().sum();
     for e in &mut exps {
         *e /= total;
@@ -176,55 +196,78 @@ pub(crate) fn probabilities(scores: &[f32], threshold: f32, scale: f32, temperat
     exps
 }
 
-/// A holdout item for calibration: its intent scores and gold class (`None`: out of scope).
+/// A holdout item for calibration: its intent scores, its similarity to the nearest
+/// out-of-scope example (never itself; 0 without any), and its gold class (`None`: out of scope).
 pub(crate) struct CalibrationItem {
     pub scores: Vec<f32>,
+    pub out_of_scope_similarity: f32,
     pub gold: Option<usize>,
 }
 
-/// Chooses the out-of-scope threshold on held-out items.
+impl CalibrationItem {
+    /// The best intent, and the margin compared with the threshold.
+    pub fn best_and_margin(&self) -> (usize, f32) {
+        let (best, top) = argmax(&self.scores);
+        (best, top - self.out_of_scope_similarity)
+    }
+}
+
+/// A threshold that no margin falls below (margins are differences of cosines, at least -2):
+/// nothing is rejected.
+pub(crate) const NO_REJECTION: f32 = -4.0;
+
+/// How the out-of-scope threshold is chosen (see [`choose_threshold`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ThresholdRule {
+    /// With out-of-scope calibration items: the out-of-scope recall to aim for.
+    pub target_oos_recall: f64,
+    /// Without: the share of correctly classified in-scope items the threshold may reject.
+    pub max_in_scope_rejection: f64,
+}
+
+/// Chooses the out-of-scope threshold on the margins of held-out items.
 ///
-/// With out-of-scope items: the threshold maximising the number of right decisions on the slice
-/// (in-scope items classified right and kept, out-of-scope items rejected), so the balance follows
-/// the share of out-of-scope traffic the data shows; ties go to the lower threshold. (Weighting
-/// both kinds equally instead rejected 13% of in-scope CLINC150 items for 99% out-of-scope
-/// recall.) Without: the threshold rejecting at most `max_in_scope_rejection` of the correctly
-/// classified in-scope items.
-pub(crate) fn choose_threshold(items: &[CalibrationItem], max_in_scope_rejection: f64) -> f32 {
-    let mut in_scope: Vec<(f32, bool)> = Vec::new();
+/// With out-of-scope items (n of them): the threshold rejects the `k = ceil((n + 1) * r)`
+/// lowest-margin ones (all of them when `k > n`), `r` being the target recall. If the
+/// calibration items and future out-of-scope messages are exchangeable, a new out-of-scope
+/// message then falls below the threshold with probability at least `k / (n + 1) >= r` (the
+/// split-conformal quantile), whatever the in-scope items do: the operating point is stated, not
+/// a by-product of how many out-of-scope examples the data happens to hold (the earlier rule,
+/// maximising right decisions on the slice, weighed out-of-scope items by their share of the
+/// slice). Without out-of-scope items: the threshold rejects at most `max_in_scope_rejection` of
+/// the correctly classified in-scope items; 0 rejects nothing ([`NO_REJECTION`]), since then
+/// nothing shows where out-of-scope messages would score and every rejection is a cost.
+pub(crate) fn choose_threshold(items: &[CalibrationItem], rule: ThresholdRule) -> f32 {
+    let mut correct: Vec<f32> = Vec::new();
     let mut out_of_scope: Vec<f32> = Vec::new();
     for item in items {
-        let (best, top) = argmax(&item.scores);
+        let (best, margin) = item.best_and_margin();
         match item.gold {
-            Some(gold) => in_scope.push((top, best == gold)),
-            None => out_of_scope.push(top),
+            Some(gold) if best == gold => correct.push(margin),
+            Some(_) => {}
+            None => out_of_scope.push(margin),
         }
     }
-    if in_scope.is_empty() {
-        return 0.0;
-    }
-    if out_of_scope.is_empty() {
-        let mut correct: Vec<f32> = in_scope.iter().filter(|(_, ok)| *ok).map(|(s, _)| *s).collect();
-        if correct.is_empty() {
-            return 0.0;
+    if !out_of_scope.is_empty() {
+        if rule.target_oos_recall <= 0.0 {
+            return NO_REJECTION;
         }
-        correct.sort_by(f32::total_cmp);
-        let idx = ((correct.len() as f64) * max_in_scope_rejection).floor() as usize;
-        return correct[idx.min(correct.len() - 1)] - 1e-4;
+        out_of_scope.sort_by(f32::total_cmp);
+        let n = out_of_scope.len();
+        let k = ((n + 1) as f64 * rule.target_oos_recall.min(1.0)).ceil() as usize;
+        let k = k.clamp(1, n);
+        // Reject the k lowest: halfway to the next one, or just above the highest.
+        return match out_of_scope.get(k) {
+            Some(&next) => (out_of_scope[k - 1] + next) / 2.0,
+            None => out_of_scope[n - 1] + 1e-4,
+        };
     }
-    let mut candidates: Vec<f32> = in_scope.iter().map(|(s, _)| *s).chain(out_of_scope.iter().copied()).collect();
-    candidates.sort_by(f32::total_cmp);
-    candidates.dedup();
-    let mut best = (f64::NEG_INFINITY, 0.0f32);
-    for window in std::iter::once(candidates[0] - 1e-4).chain(candidates.windows(2).map(|w| (w[0] + w[1]) / 2.0)) {
-        let n_kept_right = in_scope.iter().filter(|(s, ok)| *ok && *s >= window).count();
-        let n_rejected = out_of_scope.iter().filter(|s| **s < window).count();
-        let objective = (n_kept_right + n_rejected) as f64;
-        if objective > best.0 + 1e-12 {
-            best = (objective, window);
-        }
+    if correct.is_empty() || rule.max_in_scope_rejection <= 0.0 {
+        return NO_REJECTION;
     }
-    best.1
+    correct.sort_by(f32::total_cmp);
+    let idx = ((correct.len() as f64) * rule.max_in_scope_rejection).floor() as usize;
+    correct[idx.min(correct.len() - 1)] - 1e-4
 }
 
 /// Fits the softmax temperature by minimising the negative log-likelihood on held-out items
@@ -237,7 +280,7 @@ pub(crate) fn fit_temperature(items: &[CalibrationItem], threshold: f32, scale: 
         items
             .iter()
             .map(|item| {
-                let probs = probabilities(&item.scores, threshold, scale, temperature);
+                let probs = probabilities(&item.scores, threshold + item.out_of_scope_similarity, scale, temperature);
                 let p = match item.gold {
                     Some(gold) => probs[gold],
                     None => probs[probs.len() - 1],
@@ -281,21 +324,96 @@ mod tests {
         assert!(probs[0] > probs[2] && probs[2] > probs[1]);
     }
 
+    fn item(scores: Vec<f32>, out_of_scope_similarity: f32, gold: Option<usize>) -> CalibrationItem {
+        CalibrationItem { scores, out_of_scope_similarity, gold }
+    }
+
+    fn rule(target_oos_recall: f64, max_in_scope_rejection: f64) -> ThresholdRule {
+        ThresholdRule { target_oos_recall, max_in_scope_rejection }
+    }
+
     #[test]
     fn threshold_separates_out_of_scope() {
-        let item = |scores: Vec<f32>, gold| CalibrationItem { scores, gold };
         let items = vec![
-            item(vec![0.9, 0.1], Some(0)),
-            item(vec![0.2, 0.8], Some(1)),
-            item(vec![0.3, 0.2], None),
-            item(vec![0.1, 0.35], None),
+            item(vec![0.9, 0.1], 0.0, Some(0)),
+            item(vec![0.2, 0.8], 0.0, Some(1)),
+            item(vec![0.3, 0.2], 0.0, None),
+            item(vec![0.1, 0.35], 0.0, None),
         ];
-        let threshold = choose_threshold(&items, 0.02);
+        let threshold = choose_threshold(&items, rule(0.85, 0.02));
         assert!(threshold > 0.35 && threshold < 0.8, "{threshold}");
-        let without_oos = choose_threshold(&items[..2], 0.0);
-        assert!(without_oos < 0.8 && without_oos > 0.7, "{without_oos}");
         let temperature = fit_temperature(&items, threshold, 20.0);
         assert!(temperature > 0.05 && temperature < 20.0);
+    }
+
+    /// Out-of-scope items with margins 0.01, 0.02, ..., 1.00 (n = 100).
+    fn hundred_out_of_scope() -> Vec<CalibrationItem> {
+        (1..=100).map(|i| item(vec![i as f32 / 100.0, 0.0], 0.0, None)).collect()
+    }
+
+    #[test]
+    fn threshold_meets_the_target_recall_with_the_conformal_quantile() {
+        let items = hundred_out_of_scope();
+        let rejected_share = |threshold: f32| {
+            items.iter().filter(|item| item.best_and_margin().1 < threshold).count() as f64 / items.len() as f64
+        };
+        // ceil(101 * 0.8) = 81 of 100 rejected; ceil(101 * 0.85) = 86; ceil(101 * 0.5) = 51.
+        for (target, expected) in [(0.8, 0.81), (0.85, 0.86), (0.5, 0.51), (1.0, 1.0), (0.999, 1.0)] {
+            let threshold = choose_threshold(&items, rule(target, 0.0));
+            assert_eq!(rejected_share(threshold), expected, "target {target}: threshold {threshold}");
+        }
+        assert_eq!(choose_threshold(&items, rule(0.0, 0.5)), NO_REJECTION);
+        // In-scope items do not move the threshold when out-of-scope items are there.
+        let mut with_in_scope = hundred_out_of_scope();
+        with_in_scope.extend((0..50).map(|i| item(vec![0.5 + i as f32 / 200.0, 0.0], 0.0, Some(0))));
+        assert_eq!(choose_threshold(&with_in_scope, rule(0.8, 0.0)), choose_threshold(&items, rule(0.8, 0.0)));
+    }
+
+    #[test]
+    fn threshold_is_on_the_margin_to_the_nearest_out_of_scope_example() {
+        // The same top scores, but out-of-scope items lie close to out-of-scope examples: the
+        // margin separates what the top score alone cannot.
+        let items = vec![
+            item(vec![0.7, 0.1], 0.1, Some(0)),
+            item(vec![0.1, 0.6], 0.2, Some(1)),
+            item(vec![0.7, 0.2], 0.65, None),
+            item(vec![0.1, 0.6], 0.55, None),
+        ];
+        assert_eq!(items[2].best_and_margin(), (0, 0.7 - 0.65));
+        let threshold = choose_threshold(&items, rule(0.9, 0.0));
+        let kept: Vec<bool> = items.iter().map(|item| item.best_and_margin().1 >= threshold).collect();
+        assert_eq!(kept, [true, true, false, false], "threshold {threshold}");
+    }
+
+    #[test]
+    fn without_out_of_scope_items_the_rejection_budget_decides() {
+        let items: Vec<CalibrationItem> = (1..=100).map(|i| item(vec![i as f32 / 100.0, 0.0], 0.0, Some(0))).collect();
+        assert_eq!(choose_threshold(&items, rule(0.85, 0.0)), NO_REJECTION);
+        let threshold = choose_threshold(&items, rule(0.85, 0.02));
+        let n_rejected = items.iter().filter(|item| item.best_and_margin().1 < threshold).count();
+        assert_eq!(n_rejected, 2, "threshold {threshold}");
+        // Wrongly classified items do not count against the budget.
+        let mut with_wrong = items;
+        with_wrong.push(item(vec![0.0, 0.001], 0.0, Some(0)));
+        assert_eq!(choose_threshold(&with_wrong, rule(0.85, 0.02)), threshold);
+        assert_eq!(choose_threshold(&[], rule(0.85, 0.02)), NO_REJECTION);
+    }
+
+    #[test]
+    fn nearest_out_of_scope_example_leaves_out_the_skipped_one() {
+        let scorer = Scorer {
+            directions: vec![1.0, 0.0],
+            examples: vec![],
+            example_labels: vec![],
+            n_classes: 1,
+            dim: 2,
+            knn_weight: 0.0,
+            out_of_scope_examples: vec![0.0, 1.0, 0.6, 0.8],
+        };
+        assert!((scorer.out_of_scope_similarity(&[0.0, 1.0], None) - 1.0).abs() < 1e-6);
+        assert!((scorer.out_of_scope_similarity(&[0.0, 1.0], Some(0)) - 0.8).abs() < 1e-6);
+        let without = Scorer { out_of_scope_examples: vec![], ..scorer };
+        assert_eq!(without.out_of_scope_similarity(&[0.0, 1.0], None), 0.0);
     }
 
     #[test]
@@ -322,6 +440,7 @@ mod tests {
             n_classes: 2,
             dim: 2,
             knn_weight: 0.5,
+            out_of_scope_examples: vec![],
         };
         assert_eq!(argmax(&scorer.intent_scores(&[1.0, 0.0])).0, 0);
         assert_eq!(argmax(&scorer.intent_scores(&[0.0, 1.0])).0, 1);

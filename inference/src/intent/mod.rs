@@ -7,9 +7,14 @@
 //!   [`FinetuneConfig::n_frozen_layers`] > 0 (the default config freezes 2 of MiniLM's 6), the
 //!   frozen bottom layers run once per text and their states are cached
 //!   ([`IntentEncoder::lower_states`]); training steps run only the layers above.
-//! - Out of scope is a virtual class scored by a threshold chosen on a held-out slice of the
-//!   training data (using its out-of-scope examples when it has some), and probabilities are
-//!   calibrated by temperature scaling on the same slice.
+//! - Out of scope is one more class: the training data's out-of-scope examples (CLINC's `oos`)
+//!   are kept as labelled examples, and a message is out of scope when its best intent does not
+//!   beat its nearest out-of-scope example by the threshold. The threshold is chosen on a
+//!   held-out slice of the training data plus every out-of-scope example (each scored against
+//!   the others only) to reach a stated out-of-scope recall ([`TrainConfig::target_oos_recall`],
+//!   a split-conformal quantile). Without out-of-scope examples nothing is rejected unless
+//!   [`TrainConfig::max_in_scope_rejection`] allows it. Probabilities are calibrated by
+//!   temperature scaling on the same slice.
 //! - [`IntentModel::predict_embedding`] lets the dialogue engine reuse the one embedding it
 //!   computes per message (frozen-encoder models); [`train_or_load`] caches the demo model.
 
@@ -82,13 +87,15 @@ pub struct TrainConfig {
     /// Share of each intent's examples held out for calibration (at least one per intent with
     /// five or more examples).
     pub holdout_fraction: f64,
-    /// Share of the out-of-scope examples held out for calibration (the rest is not used for
-    /// training the intents; it only sets the threshold).
     pub head: HeadConfig,
     /// Weight of the nearest-example similarity in the blended score.
     pub knn_weight: f32,
+    /// With out-of-scope examples: the out-of-scope recall the threshold aims for on them
+    /// (each scored against the others; see the module docs). 0 rejects nothing.
+    pub target_oos_recall: f64,
     /// Without out-of-scope examples: the share of correctly classified held-out items the
-    /// threshold may reject.
+    /// threshold may reject (0, the default, rejects nothing: without out-of-scope examples
+    /// nothing shows where they would score, and every rejection costs in-scope accuracy).
     pub max_in_scope_rejection: f64,
     /// Fine-tune the encoder first (needs `encoder_dir`).
     pub finetune: Option<FinetuneConfig>,
@@ -103,12 +110,17 @@ impl Default for TrainConfig {
             holdout_fraction: 0.1,
             head: HeadConfig::default(),
             knn_weight: 0.5,
-            max_in_scope_rejection: 0.02,
+            target_oos_recall: DEFAULT_TARGET_OOS_RECALL,
+            max_in_scope_rejection: 0.0,
             finetune: None,
             encoder_dir: None,
         }
     }
 }
+
+/// The default [`TrainConfig::target_oos_recall`]. See `BENCHMARKS.md` (Understanding) for how
+/// it was chosen.
+pub const DEFAULT_TARGET_OOS_RECALL: f64 = 0.85;
 
 /// A prediction for one message.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,7 +129,9 @@ pub struct Prediction {
     pub name: String,
     /// Calibrated probability of `name`.
     pub confidence: f32,
-    /// The best intent's blended score, which [`Calibration::threshold`] is compared with.
+    /// The best intent's blended score minus the nearest out-of-scope example's similarity (the
+    /// plain score when the model has no out-of-scope examples): the margin that
+    /// [`Calibration::threshold`] is compared with.
     pub score: f32,
     /// The best intents (never out of scope) with their calibrated probabilities, best first.
     pub top: Vec<(String, f32)>,
@@ -129,7 +143,8 @@ pub const TOP_K: usize = 5;
 /// Calibration and blend parameters, saved as `calibration.json`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Calibration {
-    /// Out-of-scope threshold on the blended intent score.
+    /// Out-of-scope threshold on the margin: the best blended intent score minus the similarity
+    /// of the nearest out-of-scope example (0 when the model has none).
     pub threshold: f32,
     pub temperature: f32,
     pub scale: f32,
@@ -185,6 +200,11 @@ impl IntentModel {
         &self.metrics
     }
 
+    /// The classifier's unit class directions, `[n_classes * dim]` row-major.
+    pub fn class_directions(&self) -> &[f32] {
+        &self.scorer.directions
+    }
+
     /// True when the model carries its own (fine-tuned) encoder: [`Self::predict`] then embeds
     /// with it, and [`Self::predict_embedding`] needs embeddings from it, not from the shared
     /// sentence embedder.
@@ -218,17 +238,19 @@ impl IntentModel {
             });
         }
         let scores = self.scorer.intent_scores(embedding);
+        let out_of_scope_similarity = self.scorer.out_of_scope_similarity(embedding, None);
         let Calibration { threshold, temperature, scale, .. } = self.calibration;
-        let probs = head::probabilities(&scores, threshold, scale, temperature);
+        let probs = head::probabilities(&scores, threshold + out_of_scope_similarity, scale, temperature);
         let mut ranked: Vec<(usize, f32)> = probs[..self.labels.len()].iter().copied().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         let top: Vec<(String, f32)> =
             ranked.iter().take(TOP_K).map(|&(idx, p)| (self.labels[idx].clone(), p)).collect();
         let (best, best_score) = head::argmax(&scores);
-        let prediction = if best_score < threshold {
-            Prediction { name: OUT_OF_SCOPE.to_string(), confidence: probs[self.labels.len()], score: best_score, top }
+        let margin = best_score - out_of_scope_similarity;
+        let prediction = if margin < threshold {
+            Prediction { name: OUT_OF_SCOPE.to_string(), confidence: probs[self.labels.len()], score: margin, top }
         } else {
-            Prediction { name: self.labels[best].clone(), confidence: probs[best], score: best_score, top }
+            Prediction { name: self.labels[best].clone(), confidence: probs[best], score: margin, top }
         };
         Ok(prediction)
     }
@@ -271,6 +293,13 @@ impl IntentModel {
             "example_labels".to_string(),
             Tensor::from_vec(scorer.example_labels.clone(), n_examples, &Device::Cpu)?,
         );
+        let n_out_of_scope = scorer.out_of_scope_examples.len() / scorer.dim.max(1);
+        if n_out_of_scope > 0 {
+            tensors.insert(
+                "out_of_scope_examples".to_string(),
+                Tensor::from_vec(scorer.out_of_scope_examples.clone(), (n_out_of_scope, scorer.dim), &Device::Cpu)?,
+            );
+        }
         candle_core::safetensors::save(&tensors, dir.join(WEIGHTS_FILE))?;
         if let Some(encoder) = &self.encoder {
             encoder.save(&dir.join(ENCODER_DIR))?;
@@ -304,6 +333,15 @@ impl IntentModel {
         if example_labels.iter().any(|&label| label as usize >= n_classes) {
             return Err(invalid("an example label is out of range".to_string()));
         }
+        let out_of_scope_examples = match tensors.get("out_of_scope_examples") {
+            Some(tensor) => {
+                if tensor.dims2()?.1 != dim {
+                    return Err(invalid("out-of-scope examples do not match the dimension".to_string()));
+                }
+                tensor.flatten_all()?.to_vec1()?
+            }
+            None => Vec::new(),
+        };
         let scorer = Scorer {
             directions: directions.flatten_all()?.to_vec1()?,
             examples: examples.flatten_all()?.to_vec1()?,
@@ -311,6 +349,7 @@ impl IntentModel {
             n_classes,
             dim,
             knn_weight: calibration.knn_weight,
+            out_of_scope_examples,
         };
         let encoder_dir = dir.join(ENCODER_DIR);
         let encoder = if encoder_dir.is_dir() { Some(IntentEncoder::load(&encoder_dir)?) } else { None };
@@ -349,6 +388,20 @@ fn stratified_split(labels: &[Option<usize>], fraction: f64, seed: u64) -> (Vec<
     (train, holdout)
 }
 
+/// What [`train_with_diagnostics`] returns besides the model, for offline analysis of the
+/// out-of-scope rule: every training example's embedding (from the model's final encoder), its
+/// class, whether it was in the held-out calibration slice, and the class directions of the
+/// classifier fitted without that slice.
+#[derive(Debug, Clone)]
+pub struct TrainDiagnostics {
+    pub embeddings: Vec<Vec<f32>>,
+    /// Class index into [`IntentModel::labels`], `None` for out of scope.
+    pub classes: Vec<Option<usize>>,
+    pub held_out: Vec<bool>,
+    /// `[n_classes * dim]`, row-major; empty when nothing was held out.
+    pub calibration_directions: Vec<f32>,
+}
+
 /// Trains an intent model on `dataset`. `embedder` embeds the texts unless the config asks for
 /// a fine-tune, in which case the fine-tuned encoder (from `config.encoder_dir`) is used and kept.
 pub fn train(
@@ -357,6 +410,17 @@ pub fn train(
     config: &TrainConfig,
     progress: &ProgressBar,
 ) -> Result<IntentModel> {
+    Ok(train_with_diagnostics(dataset, embedder, config, progress)?.0)
+}
+
+/// [`train`], also returning the embeddings and the calibration classifier (see
+/// [`TrainDiagnostics`]).
+pub fn train_with_diagnostics(
+    dataset: &IntentDataset,
+    embedder: &dyn TextEmbedder,
+    config: &TrainConfig,
+    progress: &ProgressBar,
+) -> Result<(IntentModel, TrainDiagnostics)> {
     let started = Instant::now();
     let labels = dataset.intent_names();
     if labels.is_empty() {
@@ -447,8 +511,13 @@ pub fn train(
         return Err(IntentError::InvalidConfig { message: "the embedder returned no embeddings".to_string() });
     }
 
-    // 3. Fit on the training part, calibrate on the held-out slice.
+    // 3. Fit on the training part, calibrate on the held-out slice. Every out-of-scope example
+    //    is in the slice and in both scorers' out-of-scope memory; in calibration each is scored
+    //    against the others only (leave-one-out), so none is compared with itself.
     progress.set_message("training the classifier");
+    let out_of_scope_idx: Vec<usize> = (0..texts.len()).filter(|&i| classes[i].is_none()).collect();
+    let out_of_scope_examples: Vec<f32> =
+        out_of_scope_idx.iter().flat_map(|&i| embeddings[i].iter().copied()).collect();
     let fit = |indices: &[usize], seed: u64| -> Result<Scorer> {
         let in_scope: Vec<usize> = indices.iter().copied().filter(|&i| classes[i].is_some()).collect();
         let rows: Vec<Vec<f32>> = in_scope.iter().map(|&i| embeddings[i].clone()).collect();
@@ -463,22 +532,36 @@ pub fn train(
             n_classes: labels.len(),
             dim,
             knn_weight: config.knn_weight,
+            out_of_scope_examples: out_of_scope_examples.clone(),
         })
     };
     let scale = config.head.scale as f32;
+    let mut calibration_directions = Vec::new();
     let (threshold, temperature, holdout_accuracy, holdout_oos_recall) = if holdout_idx.is_empty() {
-        (0.0, 1.0, f64::NAN, None)
+        (head::NO_REJECTION, 1.0, f64::NAN, None)
     } else {
         let scorer = fit(&train_idx, config.seed)?;
+        calibration_directions = scorer.directions.clone();
         let items: Vec<CalibrationItem> = holdout_idx
             .iter()
-            .map(|&i| CalibrationItem { scores: scorer.intent_scores(&embeddings[i]), gold: classes[i] })
+            .map(|&i| {
+                let skip = out_of_scope_idx.binary_search(&i).ok();
+                CalibrationItem {
+                    scores: scorer.intent_scores(&embeddings[i]),
+                    out_of_scope_similarity: scorer.out_of_scope_similarity(&embeddings[i], skip),
+                    gold: classes[i],
+                }
+            })
             .collect();
-        let threshold = head::choose_threshold(&items, config.max_in_scope_rejection);
+        let rule = head::ThresholdRule {
+            target_oos_recall: config.target_oos_recall,
+            max_in_scope_rejection: config.max_in_scope_rejection,
+        };
+        let threshold = head::choose_threshold(&items, rule);
         let temperature = head::fit_temperature(&items, threshold, scale);
         let (mut n_in, mut n_in_ok, mut n_oos, mut n_oos_ok) = (0usize, 0usize, 0usize, 0usize);
         for item in &items {
-            let (best, score) = head::argmax(&item.scores);
+            let (best, score) = item.best_and_margin();
             match item.gold {
                 Some(gold) => {
                     n_in += 1;
@@ -511,20 +594,26 @@ pub fn train(
         seed: config.seed,
     };
     progress.set_message("done");
-    Ok(IntentModel {
+    let mut held_out = vec![false; texts.len()];
+    for &idx in &holdout_idx {
+        held_out[idx] = true;
+    }
+    let diagnostics = TrainDiagnostics { embeddings, classes, held_out, calibration_directions };
+    let model = IntentModel {
         labels,
         scorer,
         calibration: Calibration { threshold, temperature, scale, knn_weight: config.knn_weight },
         metrics,
         config: config.clone(),
         encoder,
-    })
+    };
+    Ok((model, diagnostics))
 }
 
 /// The cache key of a model: the examples, the training config and the encoder's identity.
 pub fn cache_key(dataset: &IntentDataset, embedder_id: &str, config: &TrainConfig) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(b"switchboard-intent-model-v1\0");
+    hasher.update(b"switchboard-intent-model-v2\0");
     hasher.update(embedder_id.as_bytes());
     hasher.update(b"\0");
     hasher.update(serde_json::to_vec(config).unwrap_or_default());

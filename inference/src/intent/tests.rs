@@ -301,3 +301,44 @@ fn default_partial_finetune_trains_saves_and_reloads() {
         Err(IntentError::InvalidConfig { .. })
     ));
 }
+
+#[test]
+fn out_of_scope_examples_are_a_class_that_is_saved_with_the_model() {
+    let model = train(&dataset(), embedder(), &small_config(), &ProgressBar::hidden()).unwrap();
+    assert_eq!(model.metrics().n_out_of_scope_examples, 4);
+    // All four out-of-scope examples are in the held-out slice, each scored against the other
+    // three; the default target (0.85 of 5 = 5 > 4) rejects all of them.
+    assert_eq!(model.metrics().holdout_oos_recall, Some(1.0));
+    // Close to an out-of-scope example, far from the intents.
+    let near_example = model.predict(embedder(), "what is the capital of spain").unwrap();
+    assert_eq!(near_example.name, OUT_OF_SCOPE, "{near_example:?}");
+    // The score is the margin: the best intent's score minus the nearest out-of-scope example's.
+    let embedding = embedder().embed(&["top up my data please"]).unwrap().remove(0);
+    let prediction = model.predict_embedding(&embedding).unwrap();
+    let best = head::argmax(&model.scorer.intent_scores(&embedding)).1;
+    let nearest = model.scorer.out_of_scope_similarity(&embedding, None);
+    assert!(nearest > 0.0);
+    assert!((prediction.score - (best - nearest)).abs() < 1e-6);
+    assert_eq!(prediction.name, "refuel_data");
+
+    let dir = tempfile::tempdir().unwrap();
+    model.save(dir.path()).unwrap();
+    let loaded = IntentModel::load(dir.path()).unwrap();
+    assert_eq!(loaded.scorer.out_of_scope_examples, model.scorer.out_of_scope_examples);
+    for text in ["what is the capital of spain", "top up my data please", "how do I make pancakes"] {
+        assert_eq!(loaded.predict(embedder(), text).unwrap(), model.predict(embedder(), text).unwrap(), "{text}");
+    }
+}
+
+#[test]
+fn without_out_of_scope_examples_nothing_is_rejected_by_default() {
+    let mut data = dataset();
+    data.examples.retain(|example| example.label != OUT_OF_SCOPE);
+    let model = train(&data, embedder(), &small_config(), &ProgressBar::hidden()).unwrap();
+    assert_eq!(model.calibration().threshold, head::NO_REJECTION);
+    assert_ne!(model.predict(embedder(), "who won the football world cup in 1998").unwrap().name, OUT_OF_SCOPE);
+    // A rejection budget brings the threshold back (the server's demo model keeps 2%).
+    let budget = TrainConfig { max_in_scope_rejection: 0.02, ..small_config() };
+    let with_budget = train(&data, embedder(), &budget, &ProgressBar::hidden()).unwrap();
+    assert!(with_budget.calibration().threshold > 0.0, "{:?}", with_budget.calibration());
+}

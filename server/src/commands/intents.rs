@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use inference::intent::{
-    self, DataFormat, FinetuneConfig, IntentDataset, IntentError, IntentModel, Split, TrainConfig,
+    self, DataFormat, FinetuneConfig, IntentDataset, IntentError, IntentModel, Split, TrainConfig, TrainDiagnostics,
 };
 
 use crate::BadInput;
@@ -79,16 +79,53 @@ impl EncoderTrainingArgs {
     }
 }
 
+/// How the out-of-scope threshold is chosen, shared by `train intents` and `eval intents`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OutOfScopeArgs {
+    /// With out-of-scope examples in the training data (label `oos` or `out_of_scope`): the
+    /// share of out-of-scope messages to reject, aimed for on those examples (default 0.85;
+    /// higher rejects more in-scope messages too; 0 rejects nothing).
+    #[arg(long, value_name = "R", value_parser = parse_share)]
+    pub oos_recall: Option<f64>,
+    /// Without out-of-scope examples: the share of correctly classified held-out messages the
+    /// threshold may reject (default 0: nothing is predicted out of scope).
+    #[arg(long, value_name = "F", value_parser = parse_share)]
+    pub max_in_scope_rejection: Option<f64>,
+}
+
+/// Everything `train intents` and `eval intents` take about training: the encoder and the
+/// out-of-scope rule.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct IntentTrainingArgs {
+    #[command(flatten)]
+    pub encoder: EncoderTrainingArgs,
+    #[command(flatten)]
+    pub out_of_scope: OutOfScopeArgs,
+}
+
+/// A number in [0, 1].
+fn parse_share(text: &str) -> Result<f64, String> {
+    let value: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number"))?;
+    if (0.0..=1.0).contains(&value) { Ok(value) } else { Err(format!("{value} is not between 0 and 1")) }
+}
+
 /// The training configuration for the command line: the defaults plus the encoder training
-/// asked for (the encoder in `encoder_dir`).
-pub fn train_config(encoder_args: &EncoderTrainingArgs, encoder_dir: &Path) -> anyhow::Result<TrainConfig> {
+/// and out-of-scope rule asked for (the encoder in `encoder_dir`).
+pub fn train_config(
+    encoder_args: &EncoderTrainingArgs,
+    out_of_scope_args: &OutOfScopeArgs,
+    encoder_dir: &Path,
+) -> anyhow::Result<TrainConfig> {
     let n_layers = inference::models::bert::read_config(encoder_dir)
         .with_context(|| format!("reading the encoder config in {}", encoder_dir.display()))?
         .num_hidden_layers;
+    let defaults = TrainConfig::default();
     Ok(TrainConfig {
         finetune: encoder_args.finetune_config(n_layers)?,
         encoder_dir: Some(encoder_dir.to_path_buf()),
-        ..TrainConfig::default()
+        target_oos_recall: out_of_scope_args.oos_recall.unwrap_or(defaults.target_oos_recall),
+        max_in_scope_rejection: out_of_scope_args.max_in_scope_rejection.unwrap_or(defaults.max_in_scope_rejection),
+        ..defaults
     })
 }
 
@@ -105,15 +142,56 @@ fn progress_bar() -> ProgressBar {
 fn train_model(
     settings: &Settings,
     dataset: &IntentDataset,
-    encoder_args: &EncoderTrainingArgs,
-) -> anyhow::Result<IntentModel> {
+    training: &IntentTrainingArgs,
+) -> anyhow::Result<(IntentModel, TrainDiagnostics)> {
     let paths = app::resolve_models(settings)?;
-    let config = train_config(encoder_args, &paths.encoder_dir)?;
+    let config = train_config(&training.encoder, &training.out_of_scope, &paths.encoder_dir)?;
     let embedder = app::load_embedder(&paths.encoder_dir)?;
     let progress = progress_bar();
-    let model = intent::train(dataset, embedder.as_ref(), &config, &progress).context("training the intent model")?;
+    let trained = intent::train_with_diagnostics(dataset, embedder.as_ref(), &config, &progress)
+        .context("training the intent model")?;
     progress.finish_and_clear();
-    Ok(model)
+    Ok(trained)
+}
+
+/// Writes `--dump-scores`: a header line (labels, the final and the calibration class
+/// directions, the calibration), then one line per training example (`kind` `train` or
+/// `held_out`) and per test example (`test`), each with its gold class index (`null`: out of
+/// scope; test labels unknown to the model are `-1`) and embedding.
+fn dump_scores(
+    path: &Path,
+    model: &IntentModel,
+    diagnostics: &TrainDiagnostics,
+    test_set: &IntentDataset,
+    test_embeddings: &[Vec<f32>],
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let rounded = |values: &[f32]| -> Vec<f32> { values.iter().map(|v| (v * 1e5).round() / 1e5).collect() };
+    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let header = serde_json::json!({
+        "labels": model.labels(),
+        "directions": rounded(model.class_directions()),
+        "calibration_directions": rounded(&diagnostics.calibration_directions),
+        "calibration": model.calibration(),
+    });
+    writeln!(out, "{header}")?;
+    for (idx, embedding) in diagnostics.embeddings.iter().enumerate() {
+        let kind = if diagnostics.held_out[idx] { "held_out" } else { "train" };
+        let line = serde_json::json!({"kind": kind, "gold": diagnostics.classes[idx], "embedding": rounded(embedding)});
+        writeln!(out, "{line}")?;
+    }
+    for (example, embedding) in test_set.examples.iter().zip(test_embeddings) {
+        let gold = if example.label == intent::OUT_OF_SCOPE {
+            None
+        } else {
+            Some(model.labels().iter().position(|l| *l == example.label).map_or(-1, |idx| idx as i64))
+        };
+        let line = serde_json::json!({"kind": "test", "gold": gold, "embedding": rounded(embedding)});
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 pub fn train(
@@ -121,11 +199,11 @@ pub fn train(
     data: &Path,
     out: &Path,
     format: Option<&str>,
-    encoder_args: &EncoderTrainingArgs,
+    training: &IntentTrainingArgs,
 ) -> anyhow::Result<()> {
     let format = parse_format(format)?;
     let dataset = read_dataset(data, format, Split::Train)?;
-    let model = train_model(settings, &dataset, encoder_args)?;
+    let (model, _) = train_model(settings, &dataset, training)?;
     model.save(out).with_context(|| format!("writing the intent model to {}", out.display()))?;
     let metrics = model.metrics();
     println!(
@@ -151,13 +229,14 @@ pub fn eval(
     test: &Path,
     format: Option<&str>,
     json: bool,
-    encoder_args: &EncoderTrainingArgs,
+    training: &IntentTrainingArgs,
+    dump_scores_to: Option<&Path>,
 ) -> anyhow::Result<()> {
     let format = parse_format(format)?;
     let train_set = read_dataset(train, format, Split::Train)?;
     let test_set = read_dataset(test, format, Split::Test)?;
     let started = Instant::now();
-    let model = train_model(settings, &train_set, encoder_args)?;
+    let (model, diagnostics) = train_model(settings, &train_set, training)?;
     let train_seconds = started.elapsed().as_secs_f64();
 
     let paths = app::resolve_models(settings)?;
@@ -171,6 +250,12 @@ pub fn eval(
         latencies_ms.push(started.elapsed().as_secs_f64() * 1000.0);
         predicted.push(prediction.name);
     }
+    if let Some(path) = dump_scores_to {
+        let texts: Vec<&str> = test_set.examples.iter().map(|e| e.text.as_str()).collect();
+        let test_embeddings = model.embed(embedder.as_ref(), &texts)?;
+        dump_scores(path, &model, &diagnostics, &test_set, &test_embeddings)?;
+    }
+    drop(diagnostics);
     let gold: Vec<&str> = test_set.examples.iter().map(|e| e.label.as_str()).collect();
     let report = evals::intents::IntentEvalReport {
         scores: evals::intents::score(&gold, &predicted),
@@ -199,7 +284,7 @@ mod tests {
         let data = dir.path().join(file_name);
         std::fs::write(&data, content).unwrap();
         let out = dir.path().join("model");
-        let error = train(&settings(), &data, &out, None, &EncoderTrainingArgs::default()).unwrap_err();
+        let error = train(&settings(), &data, &out, None, &IntentTrainingArgs::default()).unwrap_err();
         assert!(error.downcast_ref::<BadInput>().is_some(), "not bad input: {error:#}");
         let message = error.to_string();
         assert!(message.contains(expected), "{message:?} lacks {expected:?}");
@@ -224,14 +309,15 @@ mod tests {
     fn unknown_format_and_missing_file_are_bad_input() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("model");
-        let defaults = EncoderTrainingArgs::default();
+        let defaults = IntentTrainingArgs::default();
         let error = train(&settings(), Path::new("data.yaml"), &out, Some("xml"), &defaults).unwrap_err();
         assert!(error.downcast_ref::<BadInput>().is_some());
         let error = train(&settings(), &dir.path().join("missing.yaml"), &out, None, &defaults).unwrap_err();
         assert!(error.downcast_ref::<BadInput>().is_some());
         assert!(error.to_string().contains("missing.yaml"));
         let error =
-            eval(&settings(), &dir.path().join("a.csv"), &dir.path().join("b.csv"), None, true, &defaults).unwrap_err();
+            eval(&settings(), &dir.path().join("a.csv"), &dir.path().join("b.csv"), None, true, &defaults, None)
+                .unwrap_err();
         assert!(error.downcast_ref::<BadInput>().is_some());
     }
 
@@ -271,5 +357,29 @@ mod tests {
         assert!(Cli::try_parse_from(["x", "--finetune", "--finetune-layers", "2"]).is_err());
         assert!(Cli::try_parse_from(["x", "--finetune-layers", "0"]).is_err());
         assert!(Cli::try_parse_from(["x", "--finetune-layers", "many"]).is_err());
+    }
+
+    #[test]
+    fn out_of_scope_flags_parse_and_set_the_config() {
+        use clap::Parser;
+        #[derive(Debug, clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            training: IntentTrainingArgs,
+        }
+        let parsed =
+            Cli::try_parse_from(["x", "--frozen", "--oos-recall", "0.9", "--max-in-scope-rejection", "0.01"]).unwrap();
+        assert!(parsed.training.encoder.frozen);
+        let out_of_scope = &parsed.training.out_of_scope;
+        assert_eq!((out_of_scope.oos_recall, out_of_scope.max_in_scope_rejection), (Some(0.9), Some(0.01)));
+        for bad in ["1.5", "-0.1", "NaN", "most", ""] {
+            assert!(Cli::try_parse_from(["x", "--oos-recall", bad]).is_err(), "{bad:?} accepted");
+        }
+        let encoder_dir = inference::ensure_default_models(&inference::default_models_dir()).unwrap().encoder_dir;
+        let config = train_config(&EncoderTrainingArgs::default(), out_of_scope, &encoder_dir).unwrap();
+        assert_eq!((config.target_oos_recall, config.max_in_scope_rejection), (0.9, 0.01));
+        let defaults = train_config(&EncoderTrainingArgs::default(), &OutOfScopeArgs::default(), &encoder_dir).unwrap();
+        assert_eq!(defaults.target_oos_recall, inference::intent::DEFAULT_TARGET_OOS_RECALL);
+        assert_eq!(defaults.max_in_scope_rejection, 0.0);
     }
 }
