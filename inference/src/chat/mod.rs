@@ -193,6 +193,7 @@ impl PrefixCache {
         }
     }
 }
+
 impl std::fmt::Debug for ChatModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatModel")
