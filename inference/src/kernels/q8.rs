@@ -12,8 +12,8 @@
 //! sum at `-128 · Σ x_q` of the block ([`Q8Rows`] keeps that correction).
 //!
 //! [`matmul`] is the one entry point: `x` of any number of rows (1 for a decode step, the prompt
-//! length for prefill). Every CPU gets the portable version, compiled again with AVX2 where the
-//! CPU has it; AVX-512 VNNI CPUs get the intrinsics version.
+//! length for prefill). AVX-512 VNNI CPUs get the intrinsics version above; AVX2 CPUs the same
+//! arithmetic with `vpsignb`/`vpmaddubsw` on 32-byte halves; others the portable loops.
 
 use super::Isa;
 
@@ -264,17 +264,11 @@ fn groups_kernel(w: &Q8Matrix, x: &Q8Rows, first_group: usize, n: usize, out: &m
             // SAFETY: `Isa::detect` found AVX2 and FMA (every AVX-512 CPU has both).
             #[allow(unsafe_code)]
             unsafe {
-                groups_avx2(w, x, first_group, n, out)
+                avx2::groups(w, x, first_group, n, out)
             }
         }
         _ => groups_portable(w, x, first_group, n, out),
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn groups_avx2(w: &Q8Matrix, x: &Q8Rows, first_group: usize, n: usize, out: &mut [f32]) {
-    groups_portable(w, x, first_group, n, out)
 }
 
 /// The portable kernel: the same arithmetic in plain loops.
@@ -302,6 +296,66 @@ pub(crate) fn groups_portable(w: &Q8Matrix, x: &Q8Rows, first_group: usize, n: u
                 }
             }
             out[(group_offset * x.n_rows + m) * GROUP..][..GROUP].copy_from_slice(&acc);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{BLOCK, GROUP, Q8Matrix, Q8Rows, TILE_BYTES};
+
+    /// The AVX2 kernel: one group at a time, each 64-byte line as two 32-byte halves (rows 0..8
+    /// and 8..16). The stored `q + 128` becomes `q` again (xor 0x80); `vpsignb` moves each
+    /// activation's sign onto the weight, so `vpmaddubsw` takes `|x|` as its unsigned operand
+    /// (pairs of `|x| · ±q` stay within 2 · 127 · 127, no 16-bit saturation) and `vpmaddwd` by
+    /// ones sums the pairs into 32 bits. The sums are `Σ q · x` directly: no `+128` correction.
+    #[allow(unsafe_code)]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn groups(w: &Q8Matrix, x: &Q8Rows, first_group: usize, n: usize, out: &mut [f32]) {
+        let n_blocks = w.cols / BLOCK;
+        let n_rows = x.n_rows;
+        let flip = _mm256_set1_epi8(-128);
+        let ones = _mm256_set1_epi16(1);
+        for group_offset in 0..n {
+            let group = first_group + group_offset;
+            for m in 0..n_rows {
+                let mut acc = [_mm256_setzero_ps(); 2];
+                for block in 0..n_blocks {
+                    let x_block = m * n_blocks + block;
+                    let xq = &x.quants[x_block * BLOCK..(x_block + 1) * BLOCK];
+                    let tile_idx = group * n_blocks + block;
+                    let tile = &w.tiles[tile_idx * TILE_BYTES..(tile_idx + 1) * TILE_BYTES];
+                    let mut sums = [_mm256_setzero_si256(); 2];
+                    for (line, x4) in xq.chunks_exact(4).enumerate() {
+                        let x4 =
+                            _mm256_set1_epi32(i32::from_le_bytes([x4[0] as u8, x4[1] as u8, x4[2] as u8, x4[3] as u8]));
+                        let x_magnitude = _mm256_abs_epi8(x4);
+                        for (half, sum) in sums.iter_mut().enumerate() {
+                            let bytes = &tile[line * 64 + half * 32..][..32];
+                            // SAFETY: `bytes` is 32 bytes long (sliced above); unaligned load.
+                            let stored = unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) };
+                            let signed = _mm256_sign_epi8(_mm256_xor_si256(stored, flip), x4);
+                            let pairs = _mm256_maddubs_epi16(x_magnitude, signed);
+                            *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(pairs, ones));
+                        }
+                    }
+                    let x_scale = _mm256_set1_ps(x.scales[x_block]);
+                    for (half, (acc, sum)) in acc.iter_mut().zip(sums).enumerate() {
+                        let scales = &w.scales[tile_idx * GROUP + half * 8..][..8];
+                        // SAFETY: `scales` holds 8 f32 (sliced above); unaligned load.
+                        let scales = unsafe { _mm256_loadu_ps(scales.as_ptr()) };
+                        *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(scales, x_scale), *acc);
+                    }
+                }
+                let dst = &mut out[(group_offset * n_rows + m) * GROUP..][..GROUP];
+                // SAFETY: `dst` holds 16 f32 (sliced above); unaligned stores of 8 each.
+                unsafe {
+                    _mm256_storeu_ps(dst.as_mut_ptr(), acc[0]);
+                    _mm256_storeu_ps(dst[8..].as_mut_ptr(), acc[1]);
+                }
+            }
         }
     }
 }
@@ -434,6 +488,37 @@ mod tests {
             }
         }
         Ok(())
+    }
+
+    /// The AVX2 kernel (CPUs without AVX-512 VNNI) against the portable loops, when this CPU can
+    /// run it; weights and activations at the ends of the range included.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_kernel_matches_the_portable_one() {
+        if !(std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")) {
+            return;
+        }
+        for (seed, (rows, cols, n_x)) in [(3, 64, 1), (70, 96, 5), (192, 576, 3)].into_iter().enumerate() {
+            let mut weights = random(rows, cols, 20 + seed as u64);
+            weights[0] = 100.0; // a block whose other values round to small q, one at +127
+            weights[1] = -100.0;
+            let mut inputs = random(n_x, cols, 30 + seed as u64);
+            inputs[0] = -50.0; // -127 after quantization
+            inputs[2] = 0.0;
+            let matrix = Q8Matrix::from_f32(&weights, rows, cols).unwrap();
+            let x = Q8Rows::quantize(&inputs, cols).unwrap();
+            let mut out = vec![f32::NAN; n_x * rows];
+            // SAFETY: the CPU has AVX2 and FMA (checked above).
+            #[allow(unsafe_code)]
+            run_by_groups(rows, cols, n_x, &mut out, |first, n, chunk| unsafe {
+                avx2::groups(&matrix, &x, first, n, chunk)
+            });
+            let expected = portable_matmul(&matrix, &x);
+            let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
+            for (a, b) in out.iter().zip(&expected) {
+                assert!((a - b).abs() <= 1e-4 * scale, "{rows}x{cols}: avx2 {a} vs portable {b}");
+            }
+        }
     }
 
     #[test]
