@@ -1,5 +1,6 @@
 //! Attention of one new position over a head's cached keys and values (a decode step):
-//! `out = softmax(q · Kᵀ · scale) · V`, with `K` and `V` row-major `(positions, head_dim)`.
+//! `out = softmax(q · Kᵀ · scale) · V`, with `K` in [`KeyBlocks`] and `V` row-major
+//! `(positions, head_dim)`.
 //!
 //! For one query row a matrix library spends more on its calls than on the arithmetic (9 heads ×
 //! a few hundred positions × 64 dimensions per layer); these are plain loops over contiguous

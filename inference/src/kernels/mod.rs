@@ -9,8 +9,8 @@
 //! - [`gelu`]: the exact (erf) GELU of BERT-family encoders, vectorised (candle computes `erf`
 //!   one scalar at a time).
 //! - [`q8`]: int8 weights × int8 activations matrix-vector and matrix-matrix products in a
-//!   row-interleaved layout, with AVX-512 VNNI (`vpdpbusd`) where available: the decode steps
-//!   of the chat model.
+//!   row-interleaved layout, with AVX-512 VNNI (`vpdpbusd`) or AVX2 (`vpmaddubsw`) where
+//!   available: the chat model's output layer, and every product with `--format q8_0`.
 //! - [`attention`]: one decode step's attention over a head's cached keys and values.
 //! - [`q4`]: GGML Q4_1 weights (as the GGUF stores them) × int8 activations, same tiling and
 //!   instructions, half the weight bytes of [`q8`].
