@@ -82,3 +82,12 @@ fn detect_cpu() -> Isa {
 fn detect_cpu() -> Isa {
     Isa::Portable
 }
+
+/// Seeded random values in [-1, 1), about 2% of them scaled by 8 (the outliers real weights and
+/// activations have): the kernels' test inputs.
+#[cfg(test)]
+pub(crate) fn random_values(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..rows * cols).map(|_| rng.random_range(-1.0f32..1.0) * if rng.random_bool(0.02) { 8.0 } else { 1.0 }).collect()
+}

@@ -207,11 +207,7 @@ mod vnni {
                 let mut acc = _mm512_setzero_ps();
                 for block in 0..n_blocks {
                     let x_block = m * n_blocks + block;
-                    let xq = &x.quants[x_block * BLOCK..(x_block + 1) * BLOCK];
-                    let mut x4 = [0i32; 8];
-                    for (value, bytes) in x4.iter_mut().zip(xq.chunks_exact(4)) {
-                        *value = i32::from_le_bytes([bytes[0] as u8, bytes[1] as u8, bytes[2] as u8, bytes[3] as u8]);
-                    }
+                    let x4 = x.block_words(x_block);
                     let tile = &w.tiles[(group * n_blocks + block) * TILE_BYTES..][..TILE_BYTES];
                     let mut sum = _mm512_setzero_si512();
                     for line in 0..4 {
@@ -268,15 +264,12 @@ mod avx2 {
                 let mut acc = [_mm256_setzero_ps(); 2];
                 for block in 0..n_blocks {
                     let x_block = m * n_blocks + block;
-                    let xq = &x.quants[x_block * BLOCK..(x_block + 1) * BLOCK];
+                    let x4 = x.block_words(x_block);
                     let tile = &w.tiles[(group * n_blocks + block) * TILE_BYTES..][..TILE_BYTES];
                     let mut sums = [_mm256_setzero_si256(); 2];
                     for line in 0..4 {
-                        let word = |at: usize| {
-                            i32::from_le_bytes([xq[at] as u8, xq[at + 1] as u8, xq[at + 2] as u8, xq[at + 3] as u8])
-                        };
-                        let x_low = _mm256_set1_epi32(word(line * 4));
-                        let x_high = _mm256_set1_epi32(word(16 + line * 4));
+                        let x_low = _mm256_set1_epi32(x4[line]);
+                        let x_high = _mm256_set1_epi32(x4[line + 4]);
                         for (half, sum) in sums.iter_mut().enumerate() {
                             let bytes = &tile[line * 64 + half * 32..][..32];
                             // SAFETY: `bytes` is 32 bytes long (sliced above); unaligned load.
@@ -324,14 +317,7 @@ mod tests {
 
     use super::super::q8::PARALLEL_MIN_WORK;
     use super::*;
-
-    fn random(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        (0..rows * cols)
-            .map(|_| rng.random_range(-1.0f32..1.0) * if rng.random_bool(0.02) { 8.0 } else { 1.0 })
-            .collect()
-    }
+    use crate::kernels::random_values as random;
 
     /// Candle's Q4_1 quantization of `values` and our matrix built from its bytes.
     fn quantized(values: &[f32], rows: usize, cols: usize) -> candle_core::Result<(QTensor, Q4Matrix)> {

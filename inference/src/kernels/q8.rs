@@ -192,6 +192,17 @@ impl Q8Rows {
         self.n_rows
     }
 
+    /// Block `x_block`'s 32 quantized values as 8 little-endian words of 4 bytes: what the
+    /// kernels broadcast to every lane.
+    #[inline(always)]
+    pub(super) fn block_words(&self, x_block: usize) -> [i32; 8] {
+        let mut words = [0i32; 8];
+        for (word, bytes) in words.iter_mut().zip(self.quants[x_block * BLOCK..(x_block + 1) * BLOCK].chunks_exact(4)) {
+            *word = i32::from_le_bytes([bytes[0] as u8, bytes[1] as u8, bytes[2] as u8, bytes[3] as u8]);
+        }
+        words
+    }
+
     pub fn cols(&self) -> usize {
         self.cols
     }
@@ -324,13 +335,11 @@ mod avx2 {
                 let mut acc = [_mm256_setzero_ps(); 2];
                 for block in 0..n_blocks {
                     let x_block = m * n_blocks + block;
-                    let xq = &x.quants[x_block * BLOCK..(x_block + 1) * BLOCK];
                     let tile_idx = group * n_blocks + block;
                     let tile = &w.tiles[tile_idx * TILE_BYTES..(tile_idx + 1) * TILE_BYTES];
                     let mut sums = [_mm256_setzero_si256(); 2];
-                    for (line, x4) in xq.chunks_exact(4).enumerate() {
-                        let x4 =
-                            _mm256_set1_epi32(i32::from_le_bytes([x4[0] as u8, x4[1] as u8, x4[2] as u8, x4[3] as u8]));
+                    for (line, word) in x.block_words(x_block).into_iter().enumerate() {
+                        let x4 = _mm256_set1_epi32(word);
                         let x_magnitude = _mm256_abs_epi8(x4);
                         for (half, sum) in sums.iter_mut().enumerate() {
                             let bytes = &tile[line * 64 + half * 32..][..32];
@@ -393,11 +402,7 @@ mod vnni {
             let mut acc = [_mm512_setzero_ps(); N];
             for block in 0..n_blocks {
                 let x_block = m * n_blocks + block;
-                let xq = &x.quants[x_block * BLOCK..(x_block + 1) * BLOCK];
-                let mut x4 = [0i32; 8];
-                for (value, bytes) in x4.iter_mut().zip(xq.chunks_exact(4)) {
-                    *value = i32::from_le_bytes([bytes[0] as u8, bytes[1] as u8, bytes[2] as u8, bytes[3] as u8]);
-                }
+                let x4 = x.block_words(x_block);
                 let correction = _mm512_set1_epi32(x.corrections[x_block]);
                 let x_scale = _mm512_set1_ps(x.scales[x_block]);
                 let mut sums = [correction; N];
@@ -438,14 +443,7 @@ mod tests {
     use candle_core::{Device, Module, Tensor};
 
     use super::*;
-
-    fn random(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        (0..rows * cols)
-            .map(|_| rng.random_range(-1.0f32..1.0) * if rng.random_bool(0.02) { 8.0 } else { 1.0 })
-            .collect()
-    }
+    use crate::kernels::random_values as random;
 
     fn portable_matmul(w: &Q8Matrix, x: &Q8Rows) -> Vec<f32> {
         let mut out = vec![0f32; x.n_rows * w.rows];
