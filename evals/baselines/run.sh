@@ -38,7 +38,7 @@ models_dir="${SWITCHBOARD_MODELS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/switchboar
 "$bin" models fetch --models-dir "$models_dir" >/dev/null
 encoder_dir="$models_dir/all-minilm-l6-v2"
 gguf="$models_dir/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
-clinc="${CLINC150:-$root/../shared/data/clinc150/clinc150_dev.json}"
+clinc="${CLINC150:-$root/data/clinc150/clinc150_dev.json}"
 sentences="$out/sentences.txt"
 "$python" - "$clinc" "$sentences" <<'PY'
 import json, sys

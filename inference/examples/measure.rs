@@ -10,7 +10,7 @@
 //! Thread counts come from `CANDLE_NUM_THREADS` / `RAYON_NUM_THREADS` (see `inference::threads`);
 //! without them the library's recommended settings apply. `generate` uses `bench_prompt.txt` unless
 //! `--prompt-file` names another raw ChatML prompt. `embed` reads the CLINC150 `val`
-//! sentences from `/work/shared/data/clinc150/clinc150_dev.json` unless `--file` names a file with
+//! sentences from the repository's `data/clinc150/clinc150_dev.json` unless `--file` names a file with
 //! one sentence per line. Prints one JSON object per measurement.
 
 use std::ops::ControlFlow;
@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 use inference::{ChatMessage, ChatModel, ChatModelOptions, GenerationOptions, SentenceEmbedder, WeightFormat};
 
-const CLINC_PATH: &str = "/work/shared/data/clinc150/clinc150_dev.json";
+const CLINC_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/clinc150/clinc150_dev.json");
 
 /// A ChatML prompt of 109 tokens (about the 100-token prompt of `models.md`).
 const DEFAULT_PROMPT: &str = include_str!("bench_prompt.txt");

@@ -102,7 +102,7 @@ def total(items):
 
 def render(customers, header):
     out = [f"# {line_}" for line_ in header.strip().splitlines()]
-    out.append("# Plans as in shared/data/tau2-telecom/db.toml. Business date 2025-02-25.")
+    out.append("# Plans as in data/tau2-telecom/db.toml. Business date 2025-02-25.")
     out.append("[meta]")
     out.append('today = "2025-02-25"')
     out.append("")

@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import accounts_gen  # noqa: E402
 import phone_gen  # noqa: E402
 
-TAU2 = "../../../../shared/data/tau2-telecom/db.toml"
+TAU2 = "../../../data/tau2-telecom/db.toml"
 TRANSFER = "YOU ARE BEING TRANSFERRED TO A HUMAN AGENT. PLEASE HOLD ON."
 ACCOUNT_CHANGES = ["send_payment_request", "make_payment", "refuel_data", "change_plan", "resume_line",
                    "suspend_line", "disable_roaming"]

@@ -4,9 +4,8 @@ use serde::Deserialize;
 
 use crate::embedder;
 
-/// sentence-transformers' vectors for 15 sentences, from the shared fixtures next to the
-/// repository (`../shared/fixtures/`).
-const REFERENCE_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/minilm_reference.json");
+/// sentence-transformers' vectors for 15 sentences (`tests/fixtures/`, see its README).
+const REFERENCE_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/minilm_reference.json");
 
 #[derive(Deserialize)]
 struct Reference {

@@ -239,7 +239,7 @@ impl AccountsData {
 mod tests {
     use super::*;
 
-    const TAU2: &str = include_str!("../../../../shared/data/tau2-telecom/db.toml");
+    const TAU2: &str = include_str!("../../../data/tau2-telecom/db.toml");
 
     #[test]
     fn the_tau2_file_parses() {

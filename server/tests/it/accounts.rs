@@ -10,8 +10,8 @@ use server::accounts::{
     ConfirmationToken, ConversationId, CustomerId, Error, IdempotencyKey, ImportMode, RegistryOptions, TAU2_TODAY,
 };
 
-/// The tau2-bench telecom database, read from the shared data next to the checkout.
-pub const TAU2_DB: &str = include_str!("../../../../shared/data/tau2-telecom/db.toml");
+/// The tau2-bench telecom database (`data/tau2-telecom/`, MIT).
+pub const TAU2_DB: &str = include_str!("../../../data/tau2-telecom/db.toml");
 
 pub fn tau2() -> AccountsData {
     AccountsData::from_toml_str(TAU2_DB).unwrap()
@@ -1125,14 +1125,6 @@ fn the_import_command_loads_a_file_and_reports_bad_input() {
     assert!(missing.downcast_ref::<server::BadInput>().is_some());
     let db = sled::open(dir.path().join("db")).unwrap();
     assert_eq!(AccountStore::open(&db).unwrap().snapshot().unwrap(), tau2(), "bad files left the store alone");
-}
-
-#[test]
-fn the_vendored_tau2_file_matches_the_shared_one() {
-    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/tau2-telecom/db.toml");
-    if let Ok(text) = std::fs::read_to_string(&shared) {
-        assert_eq!(AccountsData::from_toml_str(&text).unwrap(), tau2());
-    }
 }
 
 #[test]
