@@ -41,6 +41,7 @@
 mod cache;
 mod chunk;
 mod config;
+pub mod demo_pack;
 mod embed;
 mod error;
 mod extract;

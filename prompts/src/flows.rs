@@ -2,8 +2,9 @@
 //! condition, confirm and run an account action, ask the customer to look at or do something
 //! on their phone, call another flow, or say something and end.
 //!
-//! The engine in `server` interprets the graph; the names of checks, slots, actions and device
-//! tools are resolved there. This module parses the file and checks that it is well formed
+//! The engine in `engine` interprets the graph; the names of checks, slots, actions and device
+//! tools are resolved there (and checked against what it has when it starts: `engine::dialogue::validate`).
+//! This module parses the file and checks that it is well formed
 //! (every node reachable id exists, every node does exactly one thing).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -201,6 +202,9 @@ impl Flow {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlowBook {
+    /// The file the book was read from, for error messages.
+    #[serde(skip)]
+    pub source: String,
     pub slots: BTreeMap<String, SlotDef>,
     pub flows: Vec<Flow>,
 }
@@ -208,8 +212,9 @@ pub struct FlowBook {
 impl FlowBook {
     /// Parses and checks a flow file.
     pub fn parse(name: &str, text: &str) -> Result<Self> {
-        let book: FlowBook = serde_yaml::from_str(text)
+        let mut book: FlowBook = serde_yaml::from_str(text)
             .map_err(|error| Error::Parse { file: name.to_string(), why: error.to_string() })?;
+        book.source = name.to_string();
         book.validate().map_err(|why| Error::Invalid { file: name.to_string(), why })?;
         Ok(book)
     }

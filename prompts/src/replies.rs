@@ -8,6 +8,8 @@ use crate::{Error, Result};
 /// Every reply template of a pack, by name.
 #[derive(Debug, Clone)]
 pub struct Replies {
+    /// The file the templates were read from, for error messages.
+    pub source: String,
     templates: BTreeMap<String, String>,
 }
 
@@ -19,7 +21,7 @@ impl Replies {
             placeholders(template)
                 .map_err(|why| Error::Invalid { file: name.to_string(), why: format!("{key}: {why}") })?;
         }
-        Ok(Self { templates })
+        Ok(Self { source: name.to_string(), templates })
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -72,7 +74,7 @@ pub fn fill(template: &str, facts: &dyn Fn(&str) -> Option<String>) -> Result<St
     Ok(out)
 }
 
-fn placeholders(template: &str) -> Result<Vec<String>, String> {
+pub fn placeholders(template: &str) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
     let mut rest = template;
     while let Some(start) = rest.find('{') {

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::config::Settings;
-use crate::conversations::ConversationStore;
-use crate::dialogue::models::{ChatBackend, IntentPredictor, IntentsOnEncoder, SentenceEncoder};
-use crate::dialogue::{Engine, EngineParts, Retrieve};
 use crate::http::{AppState, Readiness};
+use engine::conversations::ConversationStore;
+use engine::dialogue::models::{ChatBackend, IntentPredictor, IntentsOnEncoder, SentenceEncoder};
+use engine::dialogue::{Engine, EngineParts, Retrieve};
 
 /// Opens what the server needs before any model is loaded.
 pub fn open_state(settings: Settings) -> anyhow::Result<AppState> {
@@ -90,7 +90,9 @@ pub fn load_engine(state: &AppState) -> anyhow::Result<Engine> {
     let settings = &state.settings;
     let readiness = &state.readiness;
     readiness.set_stage("opening accounts");
-    let registry = Arc::new(crate::accounts::open_registry(&state.db, settings).context("opening the account store")?);
+    let registry = Arc::new(
+        accounts::open_registry(&state.db, &settings.accounts, &settings.hooks).context("opening the account store")?,
+    );
     readiness.set_stage("fetching models");
     let paths = resolve_models(settings)?;
     readiness.set_stage("loading the encoder");
@@ -103,7 +105,7 @@ pub fn load_engine(state: &AppState) -> anyhow::Result<Engine> {
         None => None,
     };
     readiness.set_stage("indexing knowledge");
-    let knowledge = crate::retrieval::open_and_ingest(settings, embedder.clone())?;
+    let knowledge = engine::retrieval::open_and_ingest(&settings.knowledge, &settings.data_dir, embedder.clone())?;
     readiness.set_stage("training the intent model");
     let intents = load_intents(settings, embedder.clone())?;
     let plans: Vec<inference::entities::PlanCatalogEntry> = registry
@@ -124,7 +126,7 @@ pub fn load_engine(state: &AppState) -> anyhow::Result<Engine> {
         book: prompts::telco_flows()?,
         replies: prompts::telco_replies()?,
         settings: settings.dialogue.clone(),
-    }))
+    })?)
 }
 
 /// The intent model of `intents.data` (the demo set by default), trained once and cached

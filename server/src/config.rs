@@ -3,42 +3,28 @@
 //! then the command line's `--data-dir`/`--models-dir`/`--addr`.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 
-/// A secret string that never prints itself.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
+pub use accounts::config::scalar_as_string;
+pub use accounts::{AccountSettings, HookSettings, Secret};
+pub use engine::config::{ConsoleSettings, DialogueSettings, KnowledgeSettings, QdrantSettings};
 
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() { f.write_str("\"\"") } else { f.write_str("\"***\"") }
-    }
-}
+/// The prefix of the environment variables that set configuration keys.
+pub const ENV_PREFIX: &str = "SWITCHBOARD_";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Where sled, indexes and trained models live.
+    #[serde(deserialize_with = "path_from_scalar")]
     pub data_dir: PathBuf,
     /// Where fetched models live (shared by every checkout on the machine).
+    #[serde(deserialize_with = "path_from_scalar")]
     pub models_dir: PathBuf,
     pub server: ServerSettings,
     pub models: ModelSettings,
@@ -77,10 +63,12 @@ impl Default for Settings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
+    #[serde(deserialize_with = "scalar_as_string")]
     pub addr: String,
     /// Origins allowed to call the API from a browser (the widget's host pages); `*` allows any.
     pub cors_origins: Vec<String>,
     /// The public base URL, used in the widget snippet and in links; empty: derived from the request.
+    #[serde(deserialize_with = "scalar_as_string")]
     pub public_url: String,
 }
 
@@ -95,8 +83,10 @@ impl Default for ServerSettings {
 pub struct ModelSettings {
     /// A BERT-family encoder folder (model.safetensors, tokenizer.json, config.json);
     /// empty: the pinned default, fetched into `models_dir`.
+    #[serde(deserialize_with = "optional_path_from_scalar")]
     pub encoder_dir: Option<PathBuf>,
     /// A Llama-architecture GGUF chat model; empty: the pinned default.
+    #[serde(deserialize_with = "optional_path_from_scalar")]
     pub chat_gguf: Option<PathBuf>,
     /// Turn the chat model off (answers are then purely extractive).
     pub chat_disabled: bool,
@@ -104,81 +94,15 @@ pub struct ModelSettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct AccountSettings {
-    /// Account database (tau2 `db.toml` shape) loaded into an empty store at start;
-    /// `demo` is the built-in demo seed.
-    pub seed: String,
-    /// The business date the account policy is checked against (`YYYY-MM-DD`); empty: the
-    /// seed's `[meta] today`, else the machine's date.
-    pub today: Option<chrono::NaiveDate>,
-}
-
-impl Default for AccountSettings {
-    fn default() -> Self {
-        Self { seed: "demo".into(), today: None }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct KnowledgeSettings {
-    /// Folders ingested (incrementally) at start; `demo` is the built-in telco pack.
-    pub dirs: Vec<String>,
-    /// `embedded` (default) or `qdrant`.
-    pub backend: String,
-    pub qdrant: QdrantSettings,
-}
-
-impl Default for KnowledgeSettings {
-    fn default() -> Self {
-        Self { dirs: vec!["demo".into()], backend: "embedded".into(), qdrant: QdrantSettings::default() }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct QdrantSettings {
-    pub url: String,
-    pub api_key: Secret,
-    pub collection: String,
-}
-
-impl Default for QdrantSettings {
-    fn default() -> Self {
-        Self { url: "http://127.0.0.1:6334".into(), api_key: Secret::default(), collection: "switchboard".into() }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
 pub struct IntentSettings {
     /// Intent training data (YAML); `demo` is the built-in telco intent set.
+    #[serde(deserialize_with = "scalar_as_string")]
     pub data: String,
 }
 
 impl Default for IntentSettings {
     fn default() -> Self {
         Self { data: "demo".into() }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DialogueSettings {
-    /// Most new tokens the chat model may generate for one reply.
-    pub max_new_tokens: usize,
-    /// Passages retrieved for a knowledge answer.
-    pub top_k: usize,
-    /// Least cosine similarity of the best passage for a knowledge answer; below it the
-    /// assistant says it does not know instead of quoting something unrelated.
-    pub min_similarity: f32,
-    /// The operator's name in replies.
-    pub operator_name: String,
-}
-
-impl Default for DialogueSettings {
-    fn default() -> Self {
-        Self { max_new_tokens: 96, top_k: 5, min_similarity: 0.3, operator_name: "Kestrel Mobile".into() }
     }
 }
 
@@ -195,10 +119,15 @@ pub struct WhatsAppSettings {
     pub verify_token: Secret,
     pub app_secret: Secret,
     pub access_token: Secret,
+    /// Meta's id of the business phone number: all digits, and a string.
+    #[serde(deserialize_with = "scalar_as_string")]
     pub phone_number_id: String,
+    #[serde(deserialize_with = "scalar_as_string")]
     pub api_base_url: String,
     /// Template sent outside the 24-hour customer-service window.
+    #[serde(deserialize_with = "scalar_as_string")]
     pub template_name: String,
+    #[serde(deserialize_with = "scalar_as_string")]
     pub template_language: String,
 }
 
@@ -224,46 +153,6 @@ pub struct WidgetSettings {
     pub secret: Secret,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ConsoleSettings {
-    /// Session lifetime in minutes.
-    pub session_minutes: u64,
-    /// Mark session cookies `Secure` (set when served behind TLS).
-    pub secure_cookies: bool,
-}
-
-impl Default for ConsoleSettings {
-    fn default() -> Self {
-        Self { session_minutes: 8 * 60, secure_cookies: false }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HookSettings {
-    pub method: String,
-    pub url: String,
-    pub timeout_ms: u64,
-    pub headers: BTreeMap<String, String>,
-    /// Key for the HMAC-SHA256 signature of each delivery.
-    pub secret: Secret,
-    pub max_attempts: u32,
-}
-
-impl Default for HookSettings {
-    fn default() -> Self {
-        Self {
-            method: "POST".into(),
-            url: String::new(),
-            timeout_ms: 5_000,
-            headers: BTreeMap::new(),
-            secret: Secret::default(),
-            max_attempts: 4,
-        }
-    }
-}
-
 /// Overrides from the command line, applied last.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -277,12 +166,20 @@ pub struct Overrides {
 pub struct ConfigError(String);
 
 impl Settings {
-    /// Loads defaults, then `file`, then the environment, then `overrides`.
+    /// Loads defaults, then `file`, then the `SWITCHBOARD_*` environment, then `overrides`.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
-        Self::load_from(file, overrides, Env::prefixed("SWITCHBOARD_").split("__"))
+        let vars =
+            std::env::vars_os().filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)));
+        Self::load_from(file, overrides, vars)
     }
 
-    fn load_from(file: Option<&Path>, overrides: &Overrides, env: Env) -> Result<Self, ConfigError> {
+    /// Loads defaults, then `file`, then the `SWITCHBOARD_*` variables among `vars`, then
+    /// `overrides`. The variables are passed in, so tests never touch the process environment.
+    pub fn load_from(
+        file: Option<&Path>,
+        overrides: &Overrides,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(file) = file {
             if !file.is_file() {
@@ -290,8 +187,9 @@ impl Settings {
             }
             figment = figment.merge(Toml::file(file));
         }
+        let environment = Environment::from_vars(vars);
         let mut settings: Settings =
-            figment.merge(env).extract().map_err(|error| ConfigError(flatten_figment_error(error)))?;
+            figment.merge(environment).extract_lossy().map_err(|error| ConfigError(flatten_figment_error(error)))?;
         if let Some(dir) = &overrides.data_dir {
             settings.data_dir = dir.clone();
         }
@@ -310,6 +208,76 @@ impl Settings {
     }
 }
 
+/// The `SWITCHBOARD_*` variables as a configuration source: `SWITCHBOARD_WHATSAPP__APP_SECRET`
+/// sets `whatsapp.app_secret`. Values are read as TOML-like scalars and arrays (`8080`, `true`,
+/// `[a, b]`); string keys take any scalar as its text, so `106540352242922` stays a string, and
+/// numeric and boolean keys take their text (`extract_lossy`).
+struct Environment {
+    keys: Vec<(String, Value)>,
+}
+
+impl Environment {
+    fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let keys = vars
+            .into_iter()
+            .filter_map(|(name, raw)| {
+                let key = name.strip_prefix(ENV_PREFIX)?.to_lowercase().replace("__", ".");
+                let value: Value = match raw.parse() {
+                    Ok(value) => value,
+                    Err(never) => match never {},
+                };
+                (!key.is_empty()).then_some((key, value))
+            })
+            .collect();
+        Self { keys }
+    }
+}
+
+impl Provider for Environment {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(format!("{ENV_PREFIX}* environment variable(s)"))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for (key, value) in &self.keys {
+            insert_at(&mut dict, &key.split('.').collect::<Vec<_>>(), value.clone());
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// Puts `value` at the dotted `path` of `dict`, creating the tables on the way.
+fn insert_at(dict: &mut Dict, path: &[&str], value: Value) {
+    match path {
+        [] => {}
+        [last] => {
+            dict.insert(last.to_string(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = dict.entry(first.to_string()).or_insert_with(|| Value::from(Dict::new()));
+            if entry.as_dict().is_none() {
+                *entry = Value::from(Dict::new());
+            }
+            if let Value::Dict(_, inner) = entry {
+                insert_at(inner, rest, value);
+            }
+        }
+    }
+}
+
+/// A path from any scalar (`data_dir = 2024` from the environment is the folder `2024`).
+fn path_from_scalar<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<PathBuf, D::Error> {
+    scalar_as_string(deserializer).map(PathBuf::from)
+}
+
+/// An optional path from any scalar.
+fn optional_path_from_scalar<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<PathBuf>, D::Error> {
+    #[derive(Deserialize)]
+    struct Scalar(#[serde(deserialize_with = "path_from_scalar")] PathBuf);
+    Ok(Option::<Scalar>::deserialize(deserializer)?.map(|Scalar(path)| path))
+}
+
 fn flatten_figment_error(error: figment::Error) -> String {
     error.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
 }
@@ -318,6 +286,8 @@ fn flatten_figment_error(error: figment::Error) -> String {
 mod tests {
     use super::*;
 
+    /// Loads with `vars` as the environment (names without the prefix); the process
+    /// environment is never read or written.
     fn load_with_env(toml_text: Option<&str>, vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let file = toml_text.map(|text| {
@@ -325,20 +295,8 @@ mod tests {
             std::fs::write(&path, text).unwrap();
             path
         });
-        // figment reads the process environment; use a unique prefix per test instead.
-        let prefix = format!("SBTEST{}_", std::process::id() ^ vars.len() as u32 ^ rand::random::<u32>());
-        for (key, value) in vars {
-            // SAFETY-free: tests set variables under a unique prefix nobody else reads.
-            unsafe_set_var(&format!("{prefix}{key}"), value);
-        }
-        let env = Env::prefixed(&prefix).split("__");
-        Settings::load_from(file.as_deref(), &Overrides::default(), env)
-    }
-
-    #[allow(unsafe_code)]
-    fn unsafe_set_var(key: &str, value: &str) {
-        // Each test uses its own prefix, so no other thread reads these variables.
-        unsafe { std::env::set_var(key, value) }
+        let vars = vars.iter().map(|(name, value)| (format!("{ENV_PREFIX}{name}"), value.to_string()));
+        Settings::load_from(file.as_deref(), &Overrides::default(), vars)
     }
 
     #[test]
@@ -366,9 +324,80 @@ mod tests {
     }
 
     #[test]
+    fn numbers_booleans_and_lists_from_environment() {
+        let vars = [
+            ("CONSOLE__SESSION_MINUTES", "30"),
+            ("CONSOLE__SECURE_COOKIES", "true"),
+            ("DIALOGUE__MIN_SIMILARITY", "0.25"),
+            ("SERVER__CORS_ORIGINS", "[\"https://a.example\", \"https://b.example\"]"),
+            ("HOOKS__MAKE_PAYMENT__URL", "http://127.0.0.1:9/pay"),
+            ("HOOKS__MAKE_PAYMENT__TIMEOUT_MS", "250"),
+        ];
+        let settings = load_with_env(None, &vars).unwrap();
+        assert_eq!(settings.console.session_minutes, 30);
+        assert!(settings.console.secure_cookies);
+        assert_eq!(settings.dialogue.min_similarity, 0.25);
+        assert_eq!(settings.server.cors_origins, vec!["https://a.example", "https://b.example"]);
+        assert_eq!(settings.hooks["make_payment"].timeout_ms, 250);
+        let error = load_with_env(None, &[("CONSOLE__SESSION_MINUTES", "soon")]).unwrap_err();
+        assert!(error.to_string().contains("session_minutes"), "{error}");
+    }
+
+    /// Every string key of the tree (secrets and paths included), as dotted paths.
+    fn string_keys(value: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(fields) => {
+                for (name, field) in fields {
+                    let path = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+                    string_keys(field, &path, out);
+                }
+            }
+            serde_json::Value::String(_) => out.push(path.to_string()),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_string_key_takes_digits_from_the_environment() {
+        let mut defaults = serde_json::to_value(Settings::default()).unwrap();
+        // The optional paths and a hook table are strings when set.
+        defaults["models"]["encoder_dir"] = "x".into();
+        defaults["models"]["chat_gguf"] = "x".into();
+        defaults["hooks"] = serde_json::json!({"make_payment": serde_json::to_value(HookSettings::default()).unwrap()});
+        let mut keys = Vec::new();
+        string_keys(&defaults, "", &mut keys);
+        assert!(keys.len() >= 20, "{keys:?}");
+        for key in keys {
+            let name = key.to_uppercase().replace('.', "__");
+            let settings = load_with_env(None, &[(&name, "106540352242922")])
+                .unwrap_or_else(|error| panic!("{ENV_PREFIX}{name}=106540352242922: {error}"));
+            let loaded = serde_json::to_value(&settings).unwrap();
+            let pointer = format!("/{}", key.replace('.', "/"));
+            let value = match loaded.pointer(&pointer) {
+                Some(value) => value.clone(),
+                // Secrets serialise as themselves; read them back through their accessor.
+                None => panic!("{key} missing after loading"),
+            };
+            assert_eq!(value, serde_json::json!("106540352242922"), "{key}");
+        }
+        let settings = load_with_env(None, &[("WHATSAPP__PHONE_NUMBER_ID", "106540352242922")]).unwrap();
+        assert_eq!(settings.whatsapp.phone_number_id, "106540352242922");
+        let settings = load_with_env(None, &[("WHATSAPP__APP_SECRET", "123456"), ("WIDGET__SECRET", "true")]).unwrap();
+        assert_eq!(settings.whatsapp.app_secret.expose(), "123456");
+        assert_eq!(settings.widget.secret.expose(), "true");
+    }
+
+    #[test]
     fn unknown_key_is_an_error() {
         let error = load_with_env(Some("[server]\nadress = \"x\"\n"), &[]).unwrap_err();
         assert!(error.to_string().contains("adress"), "{error}");
+    }
+
+    #[test]
+    fn other_variables_are_ignored() {
+        let vars = [("PATH".to_string(), "/bin".to_string()), ("SWITCHBOARD_".to_string(), "x".to_string())];
+        let settings = Settings::load_from(None, &Overrides::default(), vars).unwrap();
+        assert_eq!(settings.server.addr, "127.0.0.1:8080");
     }
 
     #[test]
@@ -379,9 +408,8 @@ mod tests {
 
     #[test]
     fn missing_file_is_an_error() {
-        let error =
-            Settings::load_from(Some(Path::new("/nonexistent/sb.toml")), &Overrides::default(), Env::prefixed("X_"))
-                .unwrap_err();
+        let error = Settings::load_from(Some(Path::new("/nonexistent/sb.toml")), &Overrides::default(), Vec::new())
+            .unwrap_err();
         assert!(error.to_string().contains("not found"));
     }
 }

@@ -1,23 +1,18 @@
-//! Switchboard's server: configuration, the command line, the HTTP layer, conversations,
-//! account actions, the dialogue engine and the channels.
+//! Switchboard's server: the binary `switchboard`, its command line and configuration, the
+//! channels (REST, server-sent events, the web widget, WhatsApp, the agent console) and the
+//! HTTP layer.
 //!
-//! The HTTP layer is a shell over engine functions; only `http` and the channel adapters
-//! know actix-web. `app` wires the leaves (`inference`, `knowledge`, `prompts`) together.
+//! The HTTP layer is a shell over engine functions: a handler parses the request, calls one
+//! function of `engine` or `accounts`, and converts the result. Only this crate knows
+//! actix-web, figment and the `web` templates; `app` wires the crates together.
 
-pub mod accounts;
 pub mod app;
 pub mod channels;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod console;
-pub mod conversations;
-pub mod dialogue;
+pub mod console_view;
 pub mod http;
-pub mod retrieval;
 pub mod telemetry;
 
-/// An error caused by what the user gave us (arguments, files, input): exit status 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct BadInput(pub String);
+pub use engine::BadInput;

@@ -4,7 +4,6 @@ mod fusion;
 mod ingest;
 mod pack;
 mod qdrant;
-mod real_model;
 mod search;
 
 use std::path::{Path, PathBuf};

@@ -7,9 +7,9 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::domain::{Customer, Plan};
-use crate::accounts::{AccountStore, CustomerId};
-use crate::dialogue::facts::format_gb;
+use accounts::domain::{Customer, Plan};
+use accounts::{AccountStore, CustomerId};
+use engine::dialogue::facts::format_gb;
 
 /// One option offered with a reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -88,7 +88,7 @@ fn plan_choice(plan: &Plan) -> Choice {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::AccountsData;
+    use accounts::AccountsData;
 
     fn demo_store() -> AccountStore {
         let data = AccountsData::from_toml_str(prompts::DEMO_ACCOUNTS).expect("demo seed parses");

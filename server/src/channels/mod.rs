@@ -18,8 +18,8 @@ pub mod whatsapp;
 use std::sync::Arc;
 
 use crate::config::Settings;
-use crate::conversations::ConversationStore;
-use crate::dialogue::Engine;
+use engine::conversations::ConversationStore;
+use engine::dialogue::Engine;
 
 /// How a channel reaches the engine: `None` while models are still loading.
 pub type EngineHandle = Arc<dyn Fn() -> Option<Arc<Engine>> + Send + Sync>;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 
-use crate::dialogue::TokenSink;
+use engine::dialogue::TokenSink;
 
 /// Tokens buffered per listener before a slow one starts losing them.
 const TOKEN_BUFFER: usize = 512;
@@ -42,7 +42,7 @@ impl TokenHub {
         self.senders.lock().expect("token hub lock").values().filter(|s| s.receiver_count() > 0).count()
     }
 
-    /// A token sink for [`crate::dialogue::Engine::respond`] that publishes here.
+    /// A token sink for [`engine::dialogue::Engine::respond`] that publishes here.
     pub fn sink(self: &Arc<Self>) -> HubSink {
         HubSink(self.clone())
     }

@@ -32,8 +32,8 @@ use crate::channels::EngineHandle;
 use crate::channels::choices::choices_for;
 use crate::channels::stream::TokenHub;
 use crate::config::{Secret, WhatsAppSettings};
-use crate::conversations::{Channel, Conversation, ConversationStore, EventKind};
-use crate::dialogue::{CustomerText, Engine, InvalidText};
+use engine::conversations::{Channel, Conversation, ConversationStore, EventKind};
+use engine::dialogue::{CustomerText, Engine, InvalidText};
 use graph::{GraphClient, Outbound};
 pub use payload::{Content, Job};
 
@@ -429,7 +429,7 @@ impl WhatsApp {
                 EventKind::AgentMessage { text, .. } => text,
                 // Replies the engine writes outside a customer turn (the rating question after an
                 // agent resolved the conversation); turn replies are sent by `answer` itself.
-                EventKind::Reply { text, turn } if turn["awaiting"] == "csat" => text,
+                EventKind::Reply { text, turn } if turn.awaiting.as_deref() == Some("csat") => text,
                 _ => continue,
             };
             match self.conversations.get(&change.id) {

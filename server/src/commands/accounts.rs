@@ -8,8 +8,8 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::BadInput;
-use crate::accounts::{AccountStore, AccountsData, ImportMode};
 use crate::config::Settings;
+use accounts::{AccountStore, AccountsData, ImportMode};
 
 pub fn import(settings: &Settings, file: &Path) -> anyhow::Result<()> {
     let data = AccountsData::from_file(file).map_err(|error| BadInput(error.to_string()))?;

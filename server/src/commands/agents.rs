@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use crate::BadInput;
 use crate::config::Settings;
-use crate::console::{AgentName, Console, Error, Password, Role};
+use engine::console::{AgentName, Console, Error, Password, Role};
 
 pub fn add(settings: &Settings, name: &str, role: &str) -> anyhow::Result<()> {
     let bad = |error: Error| anyhow::Error::new(BadInput(error.to_string()));

@@ -121,8 +121,8 @@ pub fn turns(settings: &Settings, rounds: usize, json_output: bool) -> anyhow::R
         return Err(BadInput("--rounds must be at least 1".into()).into());
     }
 
-    use crate::conversations::Channel;
-    use crate::dialogue::{CustomerText, NoTokens, StageTimes, TokenSink};
+    use engine::conversations::Channel;
+    use engine::dialogue::{CustomerText, NoTokens, StageTimes, TokenSink};
 
     struct FirstToken {
         started: Instant,

@@ -3,8 +3,8 @@
 use std::io::{BufRead, Write};
 
 use crate::config::Settings;
-use crate::conversations::Channel;
-use crate::dialogue::{CustomerText, NoTokens};
+use engine::conversations::Channel;
+use engine::dialogue::{CustomerText, NoTokens};
 
 pub fn run(settings: &Settings) -> anyhow::Result<()> {
     eprintln!("loading models and knowledge...");

@@ -28,7 +28,7 @@ fn load_encoder(settings: &Settings) -> anyhow::Result<Arc<inference::SentenceEm
 
 /// Opens the index, turning "another process holds it" into a clear bad-input error.
 fn open_index(settings: &Settings, encoder: Arc<inference::SentenceEmbedder>) -> anyhow::Result<KnowledgeBase> {
-    crate::retrieval::open(settings, encoder).map_err(|error| {
+    engine::retrieval::open(&settings.knowledge, &settings.data_dir, encoder).map_err(|error| {
         let locked = error.chain().any(|cause| matches!(cause.downcast_ref(), Some(knowledge::Error::Locked { .. })));
         if locked {
             BadInput(format!(
@@ -76,7 +76,7 @@ pub fn eval_retrieval(settings: &Settings, qa: &Path, json: bool, compare: bool)
     let items = load_qa(qa).map_err(|error| BadInput(error.to_string()))?;
     let encoder = load_encoder(settings)?;
     let kb = open_index(settings, encoder)?;
-    let dirs = crate::retrieval::configured_dirs(settings);
+    let dirs = engine::retrieval::configured_dirs(&settings.knowledge, &settings.data_dir)?;
     let report = kb.ingest(&dirs, false).context("ingesting the configured knowledge folders")?;
     for skipped in &report.skipped {
         eprintln!("skipped {}: {}", skipped.path.display(), skipped.reason);

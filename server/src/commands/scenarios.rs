@@ -21,11 +21,11 @@ use chrono::NaiveDate;
 use evals::scenarios::{ActionRun, Assistant, AssistantError, PendingAction, Report, Scenario, TurnView};
 
 use crate::BadInput;
-use crate::accounts::{AccountStore, AccountsData, ActionRegistry, RegistryOptions, TAU2_TODAY};
 use crate::config::Settings;
-use crate::conversations::{Channel, ConversationStore};
-use crate::dialogue::models::{ChatBackend, IntentPredictor, SentenceEncoder};
-use crate::dialogue::{CustomerText, Engine, EngineParts, NoTokens, Retrieve};
+use accounts::{AccountStore, AccountsData, ActionRegistry, RegistryOptions, TAU2_TODAY};
+use engine::conversations::{Channel, ConversationStore};
+use engine::dialogue::models::{ChatBackend, IntentPredictor, SentenceEncoder};
+use engine::dialogue::{CustomerText, Engine, EngineParts, NoTokens, Retrieve};
 
 /// Runs the scenarios of `dirs`; exit status 1 when any fails, 2 on bad files.
 pub fn run(settings: &Settings, dirs: &[PathBuf], json: bool) -> anyhow::Result<()> {
@@ -157,7 +157,8 @@ impl EngineAssistant {
             Some(path) => Some(crate::app::load_chat(path)? as Arc<dyn ChatBackend>),
             None => None,
         };
-        let knowledge = crate::retrieval::open_and_ingest(&settings, encoder.clone())? as Arc<dyn Retrieve>;
+        let knowledge = engine::retrieval::open_and_ingest(&settings.knowledge, &settings.data_dir, encoder.clone())?
+            as Arc<dyn Retrieve>;
         let intents = crate::app::load_intents(&settings, encoder.clone())?;
         Ok(Self {
             book: prompts::telco_flows()?,
@@ -211,7 +212,7 @@ impl EngineAssistant {
             book: self.book.clone(),
             replies: self.replies.clone(),
             settings: self.settings.dialogue.clone(),
-        }))
+        })?)
     }
 }
 

@@ -9,13 +9,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::error::ErrorBody;
 use super::{ApiError, AppState, MAX_BODY_BYTES};
 use crate::channels::Channels;
 use crate::channels::choices::{Choice, choices_for};
 use crate::channels::identity::{self, SIGNED_HOST_PAGE};
-use crate::conversations::{Channel, Conversation, Event, EventKind};
-use crate::dialogue::state::State;
-use crate::dialogue::{CustomerText, Engine, Turn};
+use engine::conversations::{Channel, Conversation, Event, EventKind};
+use engine::dialogue::state::State;
+use engine::dialogue::{CustomerText, Engine, Turn};
 
 /// Registers the conversation routes (the stream lives in `stream`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -25,19 +26,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 // ---------------------------------------------------------------------------- DTOs
-
-/// The JSON error shape of every 4xx and 5xx.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// A stable machine-readable code (`not_found`, `empty_text`, `bad_json`, ...).
-    pub code: String,
-    pub message: String,
-}
 
 /// `POST /api/v1/conversations`: every field is optional (an empty body is fine).
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -217,8 +205,8 @@ impl From<Turn> for TurnOut {
 
 impl TurnOut {
     /// A turn as logged in a `Reply` event.
-    pub fn from_logged(turn: &Value, text: &str) -> Self {
-        let mut out: TurnOut = serde_json::from_value(turn.clone()).unwrap_or_default();
+    pub fn from_logged(turn: &Turn, text: &str) -> Self {
+        let mut out = TurnOut::from(turn.clone());
         if out.reply.is_empty() {
             out.reply = text.to_string();
         }
@@ -300,7 +288,7 @@ pub async fn post_conversation(
         let conversation = conversations.create(channel, None)?;
         let mut verified = false;
         if let (Some(customer_id), Some(engine)) = (signed_customer, engine) {
-            let known = crate::accounts::CustomerId::parse(customer_id.clone())
+            let known = accounts::CustomerId::parse(customer_id.clone())
                 .ok()
                 .and_then(|id| engine.registry().store().customer(&id).ok().flatten())
                 .is_some();
@@ -314,7 +302,7 @@ pub async fn post_conversation(
         Ok((conversation, verified))
     })
     .await
-    .map_err(|_| ApiError::internal())??;
+    .map_err(|error| ApiError::internal("creating a conversation failed", &error))??;
     Ok(HttpResponse::Ok().json(ConversationCreated { id: conversation.id, customer_verified }))
 }
 
@@ -382,7 +370,7 @@ pub async fn post_message(
         turn_engine.respond(&turn_conversation_id, &text, &sink)
     })
     .await
-    .map_err(|_| ApiError::internal())
+    .map_err(|error| ApiError::internal("answering a message failed", &error))
     .and_then(|result| result.map_err(ApiError::from));
     let (turn, _times) = match result {
         Ok(done) => done,
@@ -520,7 +508,7 @@ pub fn conversation_out(conversation: &Conversation, events: &[Event], engine: O
 
 fn masked_customer(customer_id: &str, verified: bool, engine: Option<&Engine>) -> CustomerOut {
     let record = engine.and_then(|engine| {
-        let id = crate::accounts::CustomerId::parse(customer_id.to_string()).ok()?;
+        let id = accounts::CustomerId::parse(customer_id.to_string()).ok()?;
         engine.registry().store().customer(&id).ok().flatten()
     });
     CustomerOut {
@@ -635,8 +623,7 @@ impl ResendGuard {
 }
 
 fn store_error(error: sled::Error) -> ApiError {
-    tracing::error!(%error, "the database failed");
-    ApiError::internal()
+    ApiError::internal("the database failed", &error)
 }
 
 #[cfg(test)]
@@ -655,7 +642,7 @@ mod tests {
     fn the_reply_seq_is_the_answer_to_the_last_message_only() {
         let event = |seq: u64, kind: EventKind| Event { seq, at: Utc::now(), kind };
         let message = |seq| event(seq, EventKind::MessageIn { text: "hi".into() });
-        let reply = |seq| event(seq, EventKind::Reply { text: "hello".into(), turn: Value::Null });
+        let reply = |seq| event(seq, EventKind::Reply { text: "hello".into(), turn: Turn::default() });
         let note = |seq| event(seq, EventKind::Note { text: "x".into() });
         assert_eq!(reply_seq_of_last_message(&[message(0), reply(1), note(2)]), Some(1));
         assert_eq!(reply_seq_of_last_message(&[message(0), reply(1), message(2)]), None);
@@ -664,17 +651,20 @@ mod tests {
 
     #[test]
     fn logged_turns_read_back() {
-        let logged = serde_json::json!({
-            "reply": "Shall I go ahead?", "intent": {"name": "refuel_data", "confidence": 0.9},
-            "awaiting": "confirmation",
-            "pending_action": {"name": "refuel_data", "args": {"gb_amount": 1.0}},
-            "sources": [], "actions": [], "handoff": false, "something_new": 1
-        });
+        let logged = Turn {
+            reply: "Shall I go ahead?".into(),
+            awaiting: Some("confirmation".into()),
+            pending_action: Some(engine::dialogue::ActionCall {
+                name: "refuel_data".into(),
+                args: serde_json::json!({"gb_amount": 1.0}),
+            }),
+            ..Turn::default()
+        };
         let turn = TurnOut::from_logged(&logged, "ignored");
         assert_eq!(turn.reply, "Shall I go ahead?");
         assert_eq!(turn.awaiting.as_deref(), Some("confirmation"));
         assert_eq!(turn.pending_action.unwrap().name, "refuel_data");
-        let empty = TurnOut::from_logged(&Value::Null, "the text");
+        let empty = TurnOut::from_logged(&Turn::default(), "the text");
         assert_eq!(empty.reply, "the text");
     }
 }

@@ -1,26 +1,55 @@
-//! The JSON error shape `{"error": {"code": s, "message": s}}` and the mapping of engine
-//! errors to HTTP statuses (the only place that mapping lives).
+//! The one error map: every library error a handler can meet becomes an HTTP status and the
+//! one JSON error body `{"error": {"code": s, "message": s, "details"?: {...}}}` here, with
+//! exhaustive matches (a new variant forces a decision). Internal details go to the log, never
+//! to the client. The console only chooses between a page and this JSON (`http::console`).
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
-use crate::conversations::StoreError;
-use crate::dialogue::{EngineError, InvalidText};
+use engine::console;
+use engine::conversations::StoreError;
+use engine::dialogue::{EngineError, InvalidText};
 
+/// The JSON error shape of every 4xx and 5xx, on every route.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable machine-readable code (`not_found`, `empty_text`, `bad_json`, ...).
+    pub code: String,
+    pub message: String,
+    /// Structured facts of a refusal (the policy's reason), when there are any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<Value>,
+}
+
+/// An error answer: a status, a code and a message for the client.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    pub details: Option<Box<Value>>,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), details: None, retry_after: None }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn bad_json(error: impl std::fmt::Display) -> Self {
+        Self::bad_request("bad_json", format!("malformed body: {error}"))
     }
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
@@ -31,8 +60,30 @@ impl ApiError {
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
-    pub fn internal() -> Self {
+    /// A failure on our side: `what` and the cause go to the log, the client learns nothing more.
+    pub fn internal(what: &str, cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "{what}");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on our side")
+    }
+
+    /// The JSON body of this error.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message.clone(),
+                details: self.details.as_deref().cloned(),
+            },
+        }
+    }
+
+    /// The response builder with this error's status and headers, for a body of the caller's.
+    pub fn response_builder(&self) -> actix_web::HttpResponseBuilder {
+        let mut response = HttpResponse::build(self.status);
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        response
     }
 }
 
@@ -47,7 +98,7 @@ impl ResponseError for ApiError {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(json!({"error": {"code": self.code, "message": self.message}}))
+        self.response_builder().json(self.body())
     }
 }
 
@@ -66,10 +117,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound(id) => ApiError::not_found(format!("conversation {id} not found")),
-            StoreError::Sled(_) | StoreError::Corrupt(_) => {
-                tracing::error!(%error, "conversation store failed");
-                ApiError::internal()
-            }
+            StoreError::Sled(_) | StoreError::Corrupt(_) => ApiError::internal("conversation store failed", &error),
         }
     }
 }
@@ -78,10 +126,83 @@ impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
         match error {
             EngineError::Store(error) => error.into(),
-            EngineError::Internal(error) => {
-                tracing::error!(error = %format!("{error:#}"), "engine failed");
-                ApiError::internal()
+            EngineError::Internal(error) => ApiError::internal("engine failed", &format!("{error:#}")),
+        }
+    }
+}
+
+impl From<accounts::Error> for ApiError {
+    fn from(error: accounts::Error) -> Self {
+        Self::from_accounts(&error)
+    }
+}
+
+impl ApiError {
+    fn from_accounts(error: &accounts::Error) -> Self {
+        use accounts::Error as E;
+        let with = |status, code| ApiError::new(status, code, error.to_string());
+        match error {
+            E::UnknownAction(_) => with(StatusCode::NOT_FOUND, "unknown_action"),
+            E::InvalidArguments { .. } => with(StatusCode::BAD_REQUEST, "invalid_arguments"),
+            E::Refused(refusal) => {
+                let status =
+                    if refusal.is_not_found() { StatusCode::NOT_FOUND } else { StatusCode::UNPROCESSABLE_ENTITY };
+                ApiError {
+                    details: Some(Box::new(refusal.details())),
+                    ..ApiError::new(status, refusal.code(), refusal.customer_message())
+                }
             }
+            E::IdempotencyConflict { .. } => with(StatusCode::CONFLICT, "idempotency_conflict"),
+            E::IdempotencyKeyRequired { .. } => with(StatusCode::BAD_REQUEST, "idempotency_key_required"),
+            E::ConfirmationRequired { .. }
+            | E::ConfirmationInvalid { .. }
+            | E::ConfirmationExpired
+            | E::ConfirmationUsed => with(StatusCode::FORBIDDEN, "confirmation"),
+            E::HookFailed { .. } | E::HookBadResponse { .. } => {
+                tracing::warn!(%error, "operator hook failed");
+                with(StatusCode::BAD_GATEWAY, "operator_unavailable")
+            }
+            E::HookCircuitOpen { .. } => with(StatusCode::SERVICE_UNAVAILABLE, "operator_unavailable"),
+            E::InvalidAccounts(_)
+            | E::InvalidHook { .. }
+            | E::Locked(_)
+            | E::SchemaTooNew { .. }
+            | E::Storage(_)
+            | E::Corrupt(_) => ApiError::internal("account system failed", error),
+        }
+    }
+}
+
+impl From<console::Error> for ApiError {
+    fn from(error: console::Error) -> Self {
+        use console::Error as E;
+        let with = |status, code| ApiError::new(status, code, error.to_string());
+        match &error {
+            E::InvalidAgentName(_) | E::InvalidRole(_) | E::InvalidPassword => {
+                with(StatusCode::BAD_REQUEST, "invalid_input")
+            }
+            E::WrongCredentials => with(StatusCode::UNAUTHORIZED, "wrong_credentials"),
+            E::LockedOut { retry_after_seconds } => ApiError {
+                retry_after: Some(*retry_after_seconds),
+                ..with(StatusCode::TOO_MANY_REQUESTS, "locked_out")
+            },
+            E::NotSignedIn => with(StatusCode::UNAUTHORIZED, "unauthorized"),
+            E::BadCsrfToken => with(StatusCode::FORBIDDEN, "bad_csrf_token"),
+            E::SupervisorsOnly(_) => with(StatusCode::FORBIDDEN, "supervisors_only"),
+            E::UnknownAgent(_) => with(StatusCode::NOT_FOUND, "unknown_agent"),
+            E::UnknownConversation(_) => with(StatusCode::NOT_FOUND, "unknown_conversation"),
+            E::Conflict(_) => with(StatusCode::CONFLICT, "conflict"),
+            E::EmptyText => with(StatusCode::BAD_REQUEST, "empty_text"),
+            E::TextTooLong { .. } => with(StatusCode::PAYLOAD_TOO_LARGE, "text_too_long"),
+            E::InvalidShortcode(_) => with(StatusCode::BAD_REQUEST, "invalid_shortcode"),
+            E::UnknownShortcode(_) => with(StatusCode::NOT_FOUND, "unknown_shortcode"),
+            E::InvalidSnooze => with(StatusCode::BAD_REQUEST, "invalid_snooze"),
+            E::InvalidAction(_) => with(StatusCode::UNPROCESSABLE_ENTITY, "invalid_action"),
+            E::NotReady => ApiError::not_ready(),
+            E::Storage(_) | E::Corrupt(_) | E::Hashing(_) | E::Internal(_) => {
+                ApiError::internal("console failed", &error)
+            }
+            E::Accounts(accounts_error) => ApiError::from_accounts(accounts_error),
         }
     }
 }
@@ -103,4 +224,39 @@ pub fn json_config(limit: usize) -> actix_web::web::JsonConfig {
         };
         api_error.into()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(error: impl Into<ApiError>, status: u16, code: &str) {
+        let error = error.into();
+        assert_eq!((error.status.as_u16(), error.code), (status, code), "{error}");
+    }
+
+    #[test]
+    fn library_errors_map_to_statuses() {
+        check(InvalidText::Empty, 400, "empty_text");
+        check(InvalidText::TooLong { n_chars: 5000 }, 413, "text_too_long");
+        check(StoreError::NotFound("c1".into()), 404, "not_found");
+        check(accounts::Error::UnknownAction("fly".into()), 404, "unknown_action");
+        check(accounts::Error::IdempotencyConflict { key: "k".into() }, 409, "idempotency_conflict");
+        check(accounts::Error::ConfirmationExpired, 403, "confirmation");
+        check(accounts::Error::HookCircuitOpen { action: "make_payment".into() }, 503, "operator_unavailable");
+        check(accounts::Error::Corrupt("x".into()), 500, "internal");
+        check(console::Error::WrongCredentials, 401, "wrong_credentials");
+        check(console::Error::NotReady, 503, "not_ready");
+        check(console::Error::Accounts(accounts::Error::ConfirmationUsed), 403, "confirmation");
+        let locked: ApiError = console::Error::LockedOut { retry_after_seconds: 30 }.into();
+        assert_eq!((locked.status.as_u16(), locked.retry_after), (429, Some(30)));
+    }
+
+    #[test]
+    fn internal_errors_tell_the_client_nothing() {
+        let error: ApiError = accounts::Error::Corrupt("customer C1001 record at /srv/db".into()).into();
+        let body = serde_json::to_string(&error.body()).unwrap();
+        assert!(!body.contains("C1001") && !body.contains("/srv"), "{body}");
+    }
 }

@@ -16,8 +16,8 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::config::Settings;
-use crate::conversations::ConversationStore;
-use crate::dialogue::Engine;
+use engine::conversations::ConversationStore;
+use engine::dialogue::Engine;
 pub use error::ApiError;
 
 /// Largest request body the API reads (bigger ones are refused before parsing).

@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
 
-use super::{api, stream, whatsapp, widget};
+use super::{api, error, stream, whatsapp, widget};
 use crate::channels::choices::Choice;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -47,8 +47,8 @@ fn readyz() {}
         readyz,
     ),
     components(schemas(
-        api::ErrorBody,
-        api::ErrorDetail,
+        error::ErrorBody,
+        error::ErrorDetail,
         api::NewConversation,
         api::ConversationCreated,
         api::MessageIn,

@@ -21,11 +21,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-use crate::accounts::domain::Customer;
-use crate::accounts::{
-    ActionCall, ActionRegistry, ActionRequest, Actor, CustomerId, Error as AccountsError, IdempotencyKey,
-};
+use super::ApiError;
 use crate::config::Secret;
+use accounts::domain::Customer;
+use accounts::mask::mask_email;
+use accounts::{ActionCall, ActionRegistry, ActionRequest, Actor, CustomerId, Error as AccountsError, IdempotencyKey};
 
 /// Tells whether a request carries a signed-in console session; returns the agent's name.
 pub type SessionCheck = Arc<dyn Fn(&HttpRequest) -> Option<String> + Send + Sync>;
@@ -91,53 +91,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/staff/actions/{name}", web::post().to(post_action));
 }
 
-/// An error answer: `{"error": {"code", "message"}}`, plus `details` for a refusal.
-#[derive(Debug)]
-pub struct StaffError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    details: Option<Box<Value>>,
-}
-
-impl StaffError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: None }
-    }
-
-    fn internal(what: &str, detail: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %detail, "{what}");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on our side")
-    }
-}
-
-impl std::fmt::Display for StaffError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
-    }
-}
-
-impl actix_web::ResponseError for StaffError {
-    fn status_code(&self) -> StatusCode {
-        self.status
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let mut error = json!({"code": self.code, "message": self.message});
-        if let Some(details) = &self.details {
-            error["details"] = (**details).clone();
-        }
-        HttpResponse::build(self.status).json(json!({ "error": error }))
-    }
-}
-
 /// The registry and the acting agent, or the error that refuses the request. The staff state
 /// is the `StaffApi` app data when registered, else it comes from the server's `AppState`
 /// (`staff.api_token` and the engine's registry, once the engine is loaded). The token is
 /// checked first, so an unauthorized caller learns nothing else.
-fn authorized(request: &HttpRequest) -> Result<(Arc<ActionRegistry>, Actor), StaffError> {
+fn authorized(request: &HttpRequest) -> Result<(Arc<ActionRegistry>, Actor), ApiError> {
     let unauthorized =
-        || StaffError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send Authorization: Bearer <staff.api_token>");
+        || ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send Authorization: Bearer <staff.api_token>");
     if let Some(staff) = request.app_data::<web::Data<StaffApi>>() {
         let actor = staff.authorize(request).ok_or_else(unauthorized)?;
         if let Some(registry) = &staff.registry {
@@ -145,7 +105,7 @@ fn authorized(request: &HttpRequest) -> Result<(Arc<ActionRegistry>, Actor), Sta
         }
     }
     let Some(state) = request.app_data::<web::Data<super::AppState>>() else {
-        return Err(StaffError::new(
+        return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "staff_api_unavailable",
             "the staff API is not configured",
@@ -156,27 +116,17 @@ fn authorized(request: &HttpRequest) -> Result<(Arc<ActionRegistry>, Actor), Sta
     let server_staff = StaffApi { registry: None, api_token: state.settings.staff.api_token.clone(), session_check };
     let actor = server_staff.authorize(request).ok_or_else(unauthorized)?;
     let engine = state.readiness.engine().ok_or_else(|| {
-        StaffError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the account system is still loading")
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the account system is still loading")
     })?;
     Ok((engine.registry().clone(), actor))
 }
 
-fn parse_customer_id(raw: &str) -> Result<CustomerId, StaffError> {
-    CustomerId::parse(raw).map_err(|e| StaffError::new(StatusCode::NOT_FOUND, "unknown_customer", e.to_string()))
+fn parse_customer_id(raw: &str) -> Result<CustomerId, ApiError> {
+    CustomerId::parse(raw).map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "unknown_customer", e.to_string()))
 }
 
-fn unknown_customer(customer_id: &CustomerId) -> StaffError {
-    StaffError::new(StatusCode::NOT_FOUND, "unknown_customer", format!("no customer {customer_id}"))
-}
-
-fn masked_email(email: &str) -> String {
-    match email.split_once('@') {
-        Some((local, domain)) => {
-            let first: String = local.chars().take(1).collect();
-            format!("{first}•••@{domain}")
-        }
-        None => "•••".into(),
-    }
+fn unknown_customer(customer_id: &CustomerId) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "unknown_customer", format!("no customer {customer_id}"))
 }
 
 /// The profile as staff see it: date of birth hidden, email and payment methods masked.
@@ -185,7 +135,7 @@ fn masked_customer(customer: &Customer) -> Value {
         "customer_id": customer.customer_id,
         "full_name": customer.full_name,
         "date_of_birth": "••••-••-••",
-        "email": masked_email(&customer.email),
+        "email": mask_email(&customer.email),
         "phone_number": customer.phone_number,
         "address": customer.address,
         "account_status": customer.account_status,
@@ -202,11 +152,11 @@ fn masked_customer(customer: &Customer) -> Value {
     })
 }
 
-async fn get_customer(request: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, StaffError> {
+async fn get_customer(request: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (registry, _agent) = authorized(&request)?;
     let customer_id = parse_customer_id(&path)?;
     let store = registry.store();
-    let read_failed = |e: AccountsError| StaffError::internal("reading a customer failed", &e);
+    let read_failed = |e: AccountsError| ApiError::internal("reading a customer failed", &e);
     let customer = store.customer(&customer_id).map_err(read_failed)?.ok_or_else(|| unknown_customer(&customer_id))?;
     let mut lines = Vec::new();
     for line_id in &customer.line_ids {
@@ -220,11 +170,11 @@ async fn get_customer(request: HttpRequest, path: web::Path<String>) -> Result<H
     Ok(HttpResponse::Ok().json(json!({"customer": masked_customer(&customer), "lines": lines, "bills": bills})))
 }
 
-async fn get_customer_audit(request: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, StaffError> {
+async fn get_customer_audit(request: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (registry, _agent) = authorized(&request)?;
     let customer_id = parse_customer_id(&path)?;
     let store = registry.store();
-    let read_failed = |e: AccountsError| StaffError::internal("reading the audit log failed", &e);
+    let read_failed = |e: AccountsError| ApiError::internal("reading the audit log failed", &e);
     store.customer(&customer_id).map_err(read_failed)?.ok_or_else(|| unknown_customer(&customer_id))?;
     let entries = store.audit_for_customer(&customer_id).map_err(read_failed)?;
     Ok(HttpResponse::Ok().json(json!({"customer_id": customer_id, "entries": entries})))
@@ -234,9 +184,9 @@ async fn post_action(
     request: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, StaffError> {
+) -> Result<HttpResponse, ApiError> {
     let (registry, agent) = authorized(&request)?;
-    let bad_json = |message: String| StaffError::new(StatusCode::BAD_REQUEST, "bad_json", message);
+    let bad_json = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", message);
     let mut args = if body.iter().all(u8::is_ascii_whitespace) {
         serde_json::Map::new()
     } else {
@@ -246,65 +196,19 @@ async fn post_action(
             Err(e) => return Err(bad_json(format!("malformed JSON body: {e}"))),
         }
     };
-    let bad_key = |message: String| StaffError::new(StatusCode::BAD_REQUEST, "bad_idempotency_key", message);
+    let bad_key = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_idempotency_key", message);
     let idempotency_key = match args.remove("idempotency_key") {
         None | Some(Value::Null) => None,
         Some(Value::String(key)) => Some(IdempotencyKey::parse(key).map_err(|e| bad_key(e.to_string()))?),
         Some(_) => return Err(bad_key("idempotency_key must be a string".into())),
     };
-    let action_request = ActionRequest::parse(&path, Value::Object(args)).map_err(error_for)?;
+    let action_request = ActionRequest::parse(&path, Value::Object(args))?;
     let mut call = ActionCall::new(action_request, agent);
     call.idempotency_key = idempotency_key;
-    let outcome = registry.run(call).await.map_err(error_for)?;
+    let outcome = registry.run(call).await?;
     let mut response = HttpResponse::Ok();
     if outcome.replayed {
         response.insert_header(("Idempotent-Replayed", "true"));
     }
     Ok(response.json(outcome.output.to_json()))
-}
-
-/// The one place account errors become HTTP statuses.
-fn error_for(e: AccountsError) -> StaffError {
-    let with = |status, code| StaffError::new(status, code, e.to_string());
-    match &e {
-        AccountsError::UnknownAction(_) => with(StatusCode::NOT_FOUND, "unknown_action"),
-        AccountsError::InvalidArguments { .. } => with(StatusCode::BAD_REQUEST, "invalid_arguments"),
-        AccountsError::Refused(refusal) => {
-            let status = if refusal.is_not_found() { StatusCode::NOT_FOUND } else { StatusCode::UNPROCESSABLE_ENTITY };
-            StaffError {
-                status,
-                code: refusal.code(),
-                message: refusal.customer_message(),
-                details: Some(Box::new(refusal.details())),
-            }
-        }
-        AccountsError::IdempotencyConflict { .. } => with(StatusCode::CONFLICT, "idempotency_conflict"),
-        AccountsError::IdempotencyKeyRequired { .. } => with(StatusCode::BAD_REQUEST, "idempotency_key_required"),
-        AccountsError::ConfirmationRequired { .. }
-        | AccountsError::ConfirmationInvalid { .. }
-        | AccountsError::ConfirmationExpired
-        | AccountsError::ConfirmationUsed => with(StatusCode::FORBIDDEN, "confirmation"),
-        AccountsError::HookFailed { .. } | AccountsError::HookBadResponse { .. } => {
-            tracing::warn!(error = %e, "operator hook failed");
-            with(StatusCode::BAD_GATEWAY, "operator_unavailable")
-        }
-        AccountsError::HookCircuitOpen { .. } => with(StatusCode::SERVICE_UNAVAILABLE, "operator_unavailable"),
-        AccountsError::InvalidAccounts(_)
-        | AccountsError::InvalidHook { .. }
-        | AccountsError::Locked(_)
-        | AccountsError::SchemaTooNew { .. }
-        | AccountsError::Storage(_)
-        | AccountsError::Corrupt(_) => StaffError::internal("account action failed", &e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn emails_are_masked() {
-        assert_eq!(masked_email("sarah.j@example.com"), "s•••@example.com");
-        assert_eq!(masked_email("nope"), "•••");
-    }
 }

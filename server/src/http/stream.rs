@@ -22,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::api::TurnOut;
 use super::{ApiError, AppState};
 use crate::channels::Channels;
-use crate::conversations::{ConversationChange, Event, EventKind};
+use engine::conversations::{ConversationChange, Event, EventKind};
 
 /// How often an idle stream sends a comment, so proxies and browsers keep it open.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -71,8 +71,8 @@ pub struct AgentMessageEvent {
     params(("id" = String, Path, description = "conversation id"), StreamQuery),
     responses(
         (status = 200, description = "an event stream (text/event-stream): `ready` (ReadyEvent), `token` (TokenEvent), `turn` (TurnOut), `agent_message` (AgentMessageEvent)", content_type = "text/event-stream", body = String),
-        (status = 400, description = "bad query", body = super::api::ErrorBody),
-        (status = 404, description = "unknown conversation", body = super::api::ErrorBody),
+        (status = 400, description = "bad query", body = super::error::ErrorBody),
+        (status = 404, description = "unknown conversation", body = super::error::ErrorBody),
     )
 )]
 pub async fn get_stream(
@@ -100,13 +100,25 @@ pub async fn get_stream(
     let (sender, receiver) = mpsc::channel::<web::Bytes>(256);
     let pump = Pump { state: state.clone(), channels: channels.clone(), conversation_id, sender, last_seq: None };
     actix_web::rt::spawn(pump.run(after, changes, tokens));
+    Ok(sse_response(receiver))
+}
+
+/// A `text/event-stream` response whose events are what `receiver` yields (frames made with
+/// [`sse_event`]), unbuffered by proxies; the stream ends when the sender is dropped.
+pub fn sse_response(receiver: mpsc::Receiver<web::Bytes>) -> HttpResponse {
     let body = tokio_stream::wrappers::ReceiverStream::new(receiver);
     let body = futures_util::StreamExt::map(body, Ok::<_, actix_web::Error>);
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
-        .insert_header((header::CACHE_CONTROL, "no-cache, no-transform"))
+        .insert_header((header::CACHE_CONTROL, "no-cache, no-store, no-transform"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(body))
+        .streaming(body)
+}
+
+/// One event whose data is `data` as compact JSON.
+pub fn sse_event(name: &str, id: Option<u64>, data: &impl Serialize) -> web::Bytes {
+    let data = serde_json::to_string(data).unwrap_or_else(|_| "null".into());
+    web::Bytes::from(sse_frame(Some(name), id, &data))
 }
 
 struct Pump {

@@ -8,7 +8,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::api::{ErrorBody, read_body};
+use super::api::read_body;
+use super::error::ErrorBody;
 use super::{ApiError, MAX_BODY_BYTES};
 use crate::channels::Channels;
 use crate::channels::whatsapp::WebhookError;
@@ -104,9 +105,6 @@ fn webhook_error(error: WebhookError) -> ApiError {
             ApiError::unauthorized(error.to_string())
         }
         WebhookError::Malformed(_) => ApiError::bad_request("bad_json", error.to_string()),
-        WebhookError::Store(error) => {
-            tracing::error!(%error, "the whatsapp inbox failed");
-            ApiError::internal()
-        }
+        WebhookError::Store(error) => ApiError::internal("the whatsapp inbox failed", &error),
     }
 }

@@ -9,9 +9,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, AppState};
-use crate::accounts::AccountsData;
-use crate::accounts::domain::Plan;
-use crate::dialogue::facts::format_gb;
+use accounts::AccountsData;
+use accounts::domain::Plan;
+use engine::dialogue::facts::format_gb;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(get_demo_page)).route("/widget.js", web::get().to(get_widget_js));
@@ -93,10 +93,7 @@ pub async fn get_demo_page(request: HttpRequest, state: web::Data<AppState>) -> 
         snippet,
         plans: plans.iter().map(plan_card).collect(),
     };
-    let html = page.render_html().map_err(|error| {
-        tracing::error!(%error, "rendering the demo page failed");
-        ApiError::internal()
-    })?;
+    let html = page.render_html().map_err(|error| ApiError::internal("rendering the demo page failed", &error))?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))

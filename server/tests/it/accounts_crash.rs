@@ -10,18 +10,18 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use serde_json::json;
-use server::accounts::{
+use accounts::{
     AccountStore, AccountsData, ActionCall, ActionRegistry, ActionRequest, Actor, AuditResult, IdempotencyKey,
     ImportMode, RegistryOptions, TAU2_TODAY,
 };
+use serde_json::json;
 
 const CHILD_ENV: &str = "SWITCHBOARD_CRASH_CHILD_DIR";
 const N_CUSTOMERS: usize = 400;
 
 /// Plans from tau2, then `n` customers with one line and one overdue $40 bill each.
 fn stream_data(n: usize) -> AccountsData {
-    let tau2 = super::accounts::TAU2_DB;
+    let tau2 = super::accounts_domain::TAU2_DB;
     let plans_end = tau2.find("[[devices]]").unwrap();
     let mut text = tau2[..plans_end].to_string();
     for i in 0..n {

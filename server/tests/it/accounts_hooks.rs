@@ -6,15 +6,15 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use serde_json::{Value, json};
-use server::accounts::hooks::{self, HookEndpoint, Hooks};
-use server::accounts::{
+use accounts::hooks::{self, HookEndpoint, Hooks};
+use accounts::{
     AccountStore, ActionCall, ActionName, ActionOutcome, ActionRegistry, ActionRequest, Actor, AuditResult, CustomerId,
     Error, IdempotencyKey, RegistryOptions, TAU2_TODAY,
 };
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde_json::{Value, json};
 
-use super::accounts::tau2;
+use super::accounts_domain::tau2;
 
 const SECRET: &str = "hook-test-secret";
 

@@ -3,13 +3,13 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use accounts::{AccountStore, ActionRegistry, CustomerId, RegistryOptions, TAU2_TODAY};
 use actix_web::{App, HttpServer, web};
 use serde_json::{Value, json};
-use server::accounts::{AccountStore, ActionRegistry, CustomerId, RegistryOptions, TAU2_TODAY};
 use server::config::Secret;
 use server::http::staff::{self, StaffApi};
 
-use super::accounts::tau2;
+use super::accounts_domain::tau2;
 
 const TOKEN: &str = "staff-token-for-tests";
 

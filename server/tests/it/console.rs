@@ -6,12 +6,12 @@ use std::io::{BufRead, BufReader};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use accounts::{Actor, CustomerId};
+use engine::console::{AgentName, Console, Password, Role};
+use engine::conversations::{Channel, EventKind, Status};
 use regex::Regex;
 use serde_json::{Value, json};
-use server::accounts::{Actor, CustomerId};
 use server::config::Settings;
-use server::console::{AgentName, Console, Password, Role};
-use server::conversations::{Channel, EventKind, Status};
 use server::http::console::{CSRF_HEADER, LOGIN_CSRF_COOKIE, PROTECTED_ROUTES, SESSION_COOKIE};
 
 use crate::support::TestApp;
@@ -253,7 +253,7 @@ fn every_state_changing_call_needs_the_csrf_token() {
     assert_eq!(n_events(app, &id), before, "nothing was logged");
     let console = Console::open(&app.state.db, &app.state.settings.console).unwrap();
     assert!(console.signed_in(&alice.token).unwrap().is_some(), "a forged sign-out did not end the session");
-    assert!(console.canned().get(&server::console::Shortcode::parse("/csrf").unwrap()).unwrap().is_none());
+    assert!(console.canned().get(&engine::console::Shortcode::parse("/csrf").unwrap()).unwrap().is_none());
     // With the right token the same call works.
     let (status, body) = act(app, &alice, &format!("/console/api/conversations/{id}/notes"), &json!({"text": "ok"}));
     assert_eq!(status, 200, "{body}");
@@ -263,7 +263,7 @@ fn every_state_changing_call_needs_the_csrf_token() {
 fn wrong_passwords_lock_the_name_out() {
     let app = app();
     add_agent(app, "locky", Role::Agent, PASSWORD);
-    for attempt in 1..server::console::sessions::FAILURES_BEFORE_LOCKOUT {
+    for attempt in 1..engine::console::sessions::FAILURES_BEFORE_LOCKOUT {
         let response = post_login(app, "locky", "wrong password", &[]);
         assert_eq!(response.status(), 401, "attempt {attempt}");
         assert!(set_cookie(&response, SESSION_COOKIE).is_none());
@@ -272,7 +272,7 @@ fn wrong_passwords_lock_the_name_out() {
     let response = post_login(app, "locky", "wrong password", &[]);
     assert_eq!(response.status(), 429);
     let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!((1..=server::console::sessions::FIRST_LOCKOUT_SECONDS as u64).contains(&retry_after));
+    assert!((1..=engine::console::sessions::FIRST_LOCKOUT_SECONDS as u64).contains(&retry_after));
     // Locked: the right password is refused too, and no session is made.
     let response = post_login(app, "locky", PASSWORD, &[]);
     assert_eq!(response.status(), 429);
@@ -534,10 +534,10 @@ fn an_agent_works_a_transferred_conversation() {
     assert_eq!(status, 409, "already resolved");
     let events = app.state.conversations.events(&id).unwrap();
     let asked = events.iter().rev().find_map(|event| match &event.kind {
-        EventKind::Reply { turn, .. } => Some(turn["awaiting"].clone()),
+        EventKind::Reply { turn, .. } => Some(turn.awaiting.clone()),
         _ => None,
     });
-    assert_eq!(asked, Some(json!("csat")));
+    assert_eq!(asked, Some(Some("csat".to_string())));
     app.say(&id, "5");
     assert_eq!(app.state.conversations.get(&id).unwrap().csat, Some(5));
 }

@@ -3,10 +3,10 @@
 //! `chromium` package) and Node.js with npm; the npm dependencies of `web/e2e` are installed
 //! with `npm ci` on first use. Screenshots go to `target/test-output/console/`.
 
+use accounts::{Actor, CustomerId};
+use engine::console::{AgentName, Console, Password, Role};
+use engine::conversations::EventKind;
 use serde_json::Value;
-use server::accounts::{Actor, CustomerId};
-use server::console::{AgentName, Console, Password, Role};
-use server::conversations::EventKind;
 
 use crate::support::{TestApp, run_browser_spec, workspace_dir};
 

@@ -1,7 +1,7 @@
 //! Integration tests of the server: a real server on a random port, real models, real sled.
 
-mod accounts;
 mod accounts_crash;
+mod accounts_domain;
 mod accounts_hooks;
 mod accounts_staff;
 mod api;

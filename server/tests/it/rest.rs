@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use engine::conversations::EventKind;
 use serde_json::{Value, json};
 use server::config::Secret;
-use server::conversations::EventKind;
 
 use crate::channels::{SseClient, WIDGET_SECRET, channels_app};
 use crate::support::{TestApp, client, n_events};

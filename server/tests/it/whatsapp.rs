@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use engine::conversations::{Channel, EventKind};
 use serde_json::{Value, json};
 use server::config::Secret;
-use server::conversations::{Channel, EventKind};
 
 use crate::channels::{APP_SECRET, ChannelsApp, PHONE_NUMBER_ID, TEMPLATE, VERIFY_TOKEN, channels_app};
 use crate::support::client;

@@ -3,7 +3,7 @@
 //! `chromium` package) and Node.js with npm; the npm dependencies are installed with `npm ci` on
 //! first use. Screenshots go to `target/test-output/widget/`.
 
-use server::conversations::EventKind;
+use engine::conversations::EventKind;
 
 use crate::channels::channels_app;
 use crate::support::run_browser_spec;
