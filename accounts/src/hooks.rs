@@ -206,22 +206,29 @@ impl Breaker {
     }
 }
 
-struct Hook {
+/// One operator endpoint with its circuit breaker: what an account hook and the SMS gateway
+/// deliver through, with the same signed contract (`HOOKS.md`).
+pub struct SignedEndpoint {
+    client: reqwest::Client,
     endpoint: HookEndpoint,
     breaker: Mutex<Breaker>,
 }
 
-/// The configured hooks, by action.
-#[derive(Clone, Default)]
-pub struct Hooks {
-    client: reqwest::Client,
-    by_action: BTreeMap<ActionName, Arc<Hook>>,
+impl std::fmt::Debug for SignedEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedEndpoint").field("url", &self.endpoint.url.as_str()).finish()
+    }
 }
 
-impl std::fmt::Debug for Hooks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hooks").field("actions", &self.by_action.keys().collect::<Vec<_>>()).finish()
-    }
+/// The HTTP client every signed delivery uses: no redirects, no idle connections (a blocking
+/// caller may run each delivery on its own runtime).
+fn delivery_client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|error| Error::InvalidHook { action: String::new(), why: error.to_string() })
 }
 
 enum Attempt {
@@ -232,83 +239,52 @@ enum Attempt {
     Fatal(String),
 }
 
-impl Hooks {
-    /// No hooks: every action runs on the local store.
-    pub fn none() -> Self {
-        Self::default()
+impl SignedEndpoint {
+    pub fn new(endpoint: HookEndpoint) -> Result<Self> {
+        Ok(Self::with_client(delivery_client()?, endpoint))
     }
 
-    pub fn new(endpoints: BTreeMap<ActionName, HookEndpoint>) -> Result<Self> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            // No idle connections: a blocking caller may run each delivery on its own runtime.
-            .pool_max_idle_per_host(0)
-            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|error| Error::InvalidHook { action: String::new(), why: error.to_string() })?;
-        let by_action = endpoints
-            .into_iter()
-            .map(|(action, endpoint)| (action, Arc::new(Hook { endpoint, breaker: Mutex::new(Breaker::default()) })))
-            .collect();
-        Ok(Self { client, by_action })
+    fn with_client(client: reqwest::Client, endpoint: HookEndpoint) -> Self {
+        Self { client, endpoint, breaker: Mutex::new(Breaker::default()) }
     }
 
-    /// The hooks of the configuration's `[hooks.<action name>]` tables.
-    pub fn from_settings(settings: &BTreeMap<String, crate::config::HookSettings>) -> Result<Self> {
-        let mut endpoints = BTreeMap::new();
-        for (name, hook) in settings {
-            let action: ActionName = name.parse().map_err(|_| Error::InvalidHook {
-                action: name.clone(),
-                why: "there is no action with this name".into(),
-            })?;
-            let endpoint = HookEndpoint::from_settings(hook).map_err(|error| match error {
-                Error::InvalidHook { why, .. } => Error::InvalidHook { action: name.clone(), why },
-                other => other,
-            })?;
-            endpoints.insert(action, endpoint);
-        }
-        Self::new(endpoints)
+    /// True while the circuit is open (deliveries fail fast).
+    pub fn is_circuit_open(&self) -> bool {
+        self.breaker.lock().is_ok_and(|b| b.is_open(Instant::now()))
     }
 
-    pub fn is_hooked(&self, action: ActionName) -> bool {
-        self.by_action.contains_key(&action)
-    }
-
-    /// True while the action's circuit is open (deliveries fail fast).
-    pub fn is_circuit_open(&self, action: ActionName) -> bool {
-        self.by_action.get(&action).is_some_and(|hook| hook.breaker.lock().is_ok_and(|b| b.is_open(Instant::now())))
-    }
-
-    /// Delivers `body` to the action's endpoint, retrying as configured.
-    pub async fn deliver(&self, body: &HookBody<'_>) -> Result<HookReply> {
-        let action = body.action;
-        let Some(hook) = self.by_action.get(&action) else {
-            return Err(Error::InvalidHook { action: action.to_string(), why: "no hook is configured".into() });
-        };
-        let endpoint = &hook.endpoint;
+    /// Delivers `body` as JSON, signed, retrying as configured. `label` names the delivery
+    /// (`X-Switchboard-Action` and errors); `idempotency_key` is sent on every attempt.
+    pub async fn deliver(
+        &self,
+        label: &str,
+        body: &impl Serialize,
+        idempotency_key: Option<&str>,
+    ) -> Result<HookReply> {
+        let endpoint = &self.endpoint;
         let bytes = serde_json::to_vec(body).map_err(|error| Error::Corrupt(error.to_string()))?;
         let delivery_id = uuid::Uuid::new_v4().to_string();
         let mut last_error = String::new();
         for attempt in 1..=endpoint.max_attempts {
-            let allowed = hook.breaker.lock().map(|mut breaker| breaker.allow(Instant::now())).unwrap_or(false);
+            let allowed = self.breaker.lock().map(|mut breaker| breaker.allow(Instant::now())).unwrap_or(false);
             if !allowed {
                 if attempt == 1 {
-                    return Err(Error::HookCircuitOpen { action: action.to_string() });
+                    return Err(Error::HookCircuitOpen { action: label.to_string() });
                 }
                 break;
             }
-            let outcome = self.attempt(endpoint, body, &bytes, &delivery_id, attempt).await;
+            let outcome = self.attempt(label, &bytes, idempotency_key, &delivery_id, attempt).await;
             let failed = matches!(outcome, Attempt::Retryable(_));
-            if let Ok(mut breaker) = hook.breaker.lock() {
+            if let Ok(mut breaker) = self.breaker.lock() {
                 if failed { breaker.failure(endpoint, Instant::now()) } else { breaker.success() }
             }
             match outcome {
                 Attempt::Reply(reply) => return Ok(reply),
                 Attempt::Fatal(why) => {
-                    return Err(Error::HookFailed { action: action.to_string(), n_attempts: attempt, why });
+                    return Err(Error::HookFailed { action: label.to_string(), n_attempts: attempt, why });
                 }
                 Attempt::Retryable(why) => {
-                    tracing::warn!(action = %action, attempt, why = %why, "hook delivery failed");
+                    tracing::warn!(action = %label, attempt, why = %why, "hook delivery failed");
                     last_error = why;
                 }
             }
@@ -316,17 +292,18 @@ impl Hooks {
                 tokio::time::sleep(endpoint.backoff(attempt)).await;
             }
         }
-        Err(Error::HookFailed { action: action.to_string(), n_attempts: endpoint.max_attempts, why: last_error })
+        Err(Error::HookFailed { action: label.to_string(), n_attempts: endpoint.max_attempts, why: last_error })
     }
 
     async fn attempt(
         &self,
-        endpoint: &HookEndpoint,
-        body: &HookBody<'_>,
+        label: &str,
         bytes: &[u8],
+        idempotency_key: Option<&str>,
         delivery_id: &str,
         attempt: u32,
     ) -> Attempt {
+        let endpoint = &self.endpoint;
         let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let mut request = self
             .client
@@ -336,12 +313,12 @@ impl Hooks {
             .header(CONTENT_TYPE, "application/json")
             .header(TIMESTAMP_HEADER, timestamp.to_string())
             .header(SIGNATURE_HEADER, format!("t={timestamp},v1={}", signature(&endpoint.secret, timestamp, bytes)))
-            .header(ACTION_HEADER, body.action.as_str())
+            .header(ACTION_HEADER, label)
             .header(DELIVERY_HEADER, delivery_id)
             .header(ATTEMPT_HEADER, attempt.to_string())
             .body(bytes.to_vec());
-        if let Some(key) = body.idempotency_key {
-            request = request.header(IDEMPOTENCY_HEADER, key.as_str());
+        if let Some(key) = idempotency_key {
+            request = request.header(IDEMPOTENCY_HEADER, key);
         }
         let mut response = match request.send().await {
             Ok(response) => response,
@@ -396,6 +373,87 @@ impl Hooks {
             });
         }
         Attempt::Fatal(format!("unexpected status {status}"))
+    }
+}
+
+/// Runs `future` to completion for a synchronous caller (the dialogue on a blocking thread,
+/// the command line): on the current tokio runtime's handle, or on a small runtime of its own
+/// when there is none. Must not be called from inside an async task.
+pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> Result<T> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => Ok(handle.block_on(future)),
+        Err(_) => Ok(tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| Error::HookFailed {
+                action: "runtime".into(),
+                n_attempts: 0,
+                why: format!("cannot start a runtime: {error}"),
+            })?
+            .block_on(future)),
+    }
+}
+
+/// The configured hooks, by action.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    by_action: BTreeMap<ActionName, Arc<SignedEndpoint>>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks").field("actions", &self.by_action.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+impl Hooks {
+    /// No hooks: every action runs on the local store.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    pub fn new(endpoints: BTreeMap<ActionName, HookEndpoint>) -> Result<Self> {
+        let client = delivery_client()?;
+        let by_action = endpoints
+            .into_iter()
+            .map(|(action, endpoint)| (action, Arc::new(SignedEndpoint::with_client(client.clone(), endpoint))))
+            .collect();
+        Ok(Self { by_action })
+    }
+
+    /// The hooks of the configuration's `[hooks.<action name>]` tables.
+    pub fn from_settings(settings: &BTreeMap<String, crate::config::HookSettings>) -> Result<Self> {
+        let mut endpoints = BTreeMap::new();
+        for (name, hook) in settings {
+            let action: ActionName = name.parse().map_err(|_| Error::InvalidHook {
+                action: name.clone(),
+                why: "there is no action with this name".into(),
+            })?;
+            let endpoint = HookEndpoint::from_settings(hook).map_err(|error| match error {
+                Error::InvalidHook { why, .. } => Error::InvalidHook { action: name.clone(), why },
+                other => other,
+            })?;
+            endpoints.insert(action, endpoint);
+        }
+        Self::new(endpoints)
+    }
+
+    pub fn is_hooked(&self, action: ActionName) -> bool {
+        self.by_action.contains_key(&action)
+    }
+
+    /// True while the action's circuit is open (deliveries fail fast).
+    pub fn is_circuit_open(&self, action: ActionName) -> bool {
+        self.by_action.get(&action).is_some_and(|hook| hook.is_circuit_open())
+    }
+
+    /// Delivers `body` to the action's endpoint, retrying as configured.
+    pub async fn deliver(&self, body: &HookBody<'_>) -> Result<HookReply> {
+        let action = body.action;
+        let Some(hook) = self.by_action.get(&action) else {
+            return Err(Error::InvalidHook { action: action.to_string(), why: "no hook is configured".into() });
+        };
+        hook.deliver(action.as_str(), body, body.idempotency_key.map(IdempotencyKey::as_str)).await
     }
 }
 

@@ -235,19 +235,7 @@ impl ActionRegistry {
             // Nothing to deliver: the future only ever waits for the per-customer lock.
             return block_on_parked(self.run(call));
         }
-        let future = self.run(call);
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => handle.block_on(future),
-            Err(_) => tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|error| Error::HookFailed {
-                    action: "runtime".into(),
-                    n_attempts: 0,
-                    why: format!("cannot start a runtime: {error}"),
-                })?
-                .block_on(future),
-        }
+        super::hooks::block_on(self.run(call))?
     }
 
     async fn run_read(&self, call: ActionCall) -> Result<ActionOutcome> {

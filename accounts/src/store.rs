@@ -20,10 +20,11 @@ use sled::transaction::{
 };
 use sled::{IVec, Tree};
 
-use super::audit::{AuditEntry, AuditKey};
+use super::audit::{AuditEntry, AuditKey, AuditResult};
 use super::data::AccountsData;
 use super::domain::{Bill, Customer, Device, Line, Payment, Plan, fold_name};
 use super::ids::{BillId, CustomerId, LineId, PhoneNumber, PlanId};
+use super::safety::Actor;
 use super::{Error, Result};
 
 /// Version of the on-disk layout this build writes.
@@ -569,6 +570,24 @@ impl AccountStore {
         Ok(found)
     }
 
+    /// Customers with this full name (case and accents ignored), whatever their date of birth.
+    pub fn customers_by_name(&self, full_name: &str) -> Result<Vec<Customer>> {
+        let wanted = fold_name(full_name);
+        let mut found = Vec::new();
+        if wanted.is_empty() {
+            return Ok(found);
+        }
+        for entry in self.tree(TreeName::Customers).iter() {
+            let (_, bytes) = entry?;
+            let customer: Customer =
+                serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt(format!("customer record: {e}")))?;
+            if fold_name(&customer.full_name) == wanted {
+                found.push(customer);
+            }
+        }
+        Ok(found)
+    }
+
     /// True when the customer exists and both the name (case and accents ignored) and the date
     /// of birth match: the verification step after identifying a caller by phone or id.
     pub fn identity_matches(
@@ -580,6 +599,39 @@ impl AccountStore {
         Ok(self
             .customer(customer_id)?
             .is_some_and(|c| c.date_of_birth == date_of_birth && fold_name(&c.full_name) == fold_name(full_name)))
+    }
+
+    /// Audits something done about a customer outside the action registry (an agent verifying
+    /// a customer out of band, unlocking their verification), durably, with its reason in `args`.
+    pub fn audit_event(
+        &self,
+        customer_id: &CustomerId,
+        actor: Actor,
+        action: &str,
+        args: serde_json::Value,
+        business_date: NaiveDate,
+    ) -> Result<AuditEntry> {
+        let entry = AuditEntry {
+            sequence: 0,
+            at: chrono::Utc::now(),
+            business_date,
+            customer_id: Some(customer_id.clone()),
+            actor,
+            action: action.to_string(),
+            args,
+            idempotency_key: None,
+            result: AuditResult::Done { output: serde_json::Value::Null },
+            via_hook: false,
+        };
+        let result = self.transaction(|tx| {
+            let entry = tx.append_audit(entry.clone()).map_err(tx_fail::<Error>)?;
+            tx.flush_on_commit();
+            Ok(entry)
+        });
+        result.map_err(|error| match error {
+            TransactionError::Abort(error) => error,
+            TransactionError::Storage(error) => Error::Storage(error),
+        })
     }
 
     /// The customer's audit log, oldest first.

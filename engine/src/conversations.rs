@@ -130,8 +130,18 @@ pub enum EventKind {
     MessageIn { text: String },
     /// The understanding of a customer message.
     Intent { name: String, confidence: f32 },
-    /// The customer was identified (and, when `verified`, verified).
+    /// The customer claimed to be this customer (`verified` false: a phone number, a customer id,
+    /// a name with a date of birth) or proved it (`verified` true; `method` names the proof).
     CustomerIdentified { customer_id: String, verified: bool, method: String },
+    /// A code to prove who the customer is was texted to a number on file (`to` is masked).
+    VerificationCodeSent { customer_id: String, to: String },
+    /// A proof failed or was refused (a wrong, expired or used code, a lockout, a recent SIM
+    /// swap, a dead gateway); `reason` says which, never the code.
+    ProofFailed { customer_id: Option<String>, reason: String },
+    /// An unproven claim was dropped (the customer could not prove it; another may follow).
+    ClaimWithdrawn { customer_id: String },
+    /// The verification lapsed after the customer was silent for `idle_minutes`.
+    VerificationLapsed { idle_minutes: u64 },
     /// A slot of the active flow was filled (or changed).
     SlotSet { flow: String, slot: String, value: Value },
     /// A flow started (on top of the active one when called from it).

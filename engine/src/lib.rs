@@ -6,6 +6,8 @@
 //! - [`dialogue`]: the turn loop shared by every channel: understanding, retrieval, flows as
 //!   data, account actions through `accounts`, replies.
 //! - [`console`]: agents, sessions, the desk, the queue and reports.
+//! - [`identity`]: assurance levels, proofs of who the customer is (texted codes, the channel,
+//!   the network), and the lockout after failed proofs.
 //! - [`retrieval`]: the knowledge base as the dialogue uses it.
 //!
 //! Design choice: this crate knows no HTTP framework, no configuration files and no page
@@ -16,6 +18,7 @@ pub mod config;
 pub mod console;
 pub mod conversations;
 pub mod dialogue;
+pub mod identity;
 pub mod retrieval;
 
 /// An error caused by what the user gave (arguments, files, input): the command line exits

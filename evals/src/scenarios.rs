@@ -111,7 +111,54 @@ pub struct Scenario {
     /// format, for scenarios written for another date than the accounts file's.
     pub today: Option<String>,
     pub device: Option<Device>,
+    /// Who the customer is and what they can prove (`docs/scenarios.md`, "Identity").
+    pub identity: IdentitySetup,
     pub expect: Expect,
+}
+
+/// The channel a scenario's conversation comes in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScenarioChannel {
+    #[default]
+    Web,
+    /// The customer's `phone_number` is the WhatsApp sender, proven by Meta.
+    Whatsapp,
+}
+
+/// What the customer types when a code is asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeAnswer {
+    /// Exactly this text.
+    Literal(String),
+    /// The newest code texted to one of the customer's own numbers.
+    Latest,
+}
+
+/// The operator's page opened the conversation with a signed identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WidgetIdentity {
+    pub customer_id: String,
+    /// Negative: already expired.
+    pub expires_in_minutes: i64,
+    /// The signature is wrong.
+    pub forged: bool,
+}
+
+/// The identity part of a scenario.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IdentitySetup {
+    pub channel: ScenarioChannel,
+    /// False: the customer reads no text sent to any line.
+    pub phone_access: bool,
+    /// What to type when a code is asked for, in order; then `Latest`.
+    pub verification_codes: Vec<CodeAnswer>,
+    /// The clock moves this far before each code is typed.
+    pub code_delay_minutes: Option<i64>,
+    pub widget_identity: Option<WidgetIdentity>,
+    /// Hours since each number's SIM was swapped (the network APIs report it).
+    pub sim_swaps: BTreeMap<String, f64>,
+    /// Conversations played in a row on the same accounts and identity records.
+    pub conversations: usize,
 }
 
 /// `decisions.confirmation`: `yes`/`no` for every confirmation, or a map by action name.
@@ -169,6 +216,10 @@ pub struct Expect {
     pub handoff: Option<bool>,
     pub device_state: BTreeMap<String, Value>,
     pub device_actions: Vec<String>,
+    /// `anonymous`, `claimed` or `verified` at the end of the last conversation.
+    pub assurance: Option<String>,
+    pub codes_sent_to: Vec<String>,
+    pub codes_not_sent_to: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,7 +239,34 @@ struct RawScenario {
     #[serde(default)]
     device: Option<RawDevice>,
     #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    code_delay_minutes: Option<i64>,
+    #[serde(default)]
+    widget_identity: Option<RawWidgetIdentity>,
+    #[serde(default)]
+    network: Option<RawNetwork>,
+    #[serde(default)]
+    conversations: Option<i64>,
+    #[serde(default)]
     expect: Option<RawExpect>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWidgetIdentity {
+    customer_id: String,
+    #[serde(default)]
+    expires_in_minutes: Option<i64>,
+    #[serde(default)]
+    forged: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    #[serde(default)]
+    sim_swaps: Option<Map<String, Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -221,6 +299,105 @@ struct RawExpect {
     device_state: Option<Map<String, Value>>,
     #[serde(default)]
     device_actions: Option<Vec<String>>,
+    #[serde(default)]
+    assurance: Option<String>,
+    #[serde(default)]
+    codes_sent_to: Option<Vec<String>>,
+    #[serde(default)]
+    codes_not_sent_to: Option<Vec<String>>,
+}
+
+/// Most conversations one scenario may play in a row.
+pub const MAX_CONVERSATIONS: usize = 10;
+
+fn parse_identity(
+    raw_channel: Option<String>,
+    customer: &BTreeMap<String, Value>,
+    mut identity_facts: BTreeMap<String, Value>,
+    code_delay_minutes: Option<i64>,
+    widget: Option<RawWidgetIdentity>,
+    network: Option<RawNetwork>,
+    conversations: Option<i64>,
+    invalid: &Invalid<'_>,
+) -> Result<IdentitySetup> {
+    let channel = match raw_channel.as_deref().map(str::trim) {
+        None | Some("web") => ScenarioChannel::Web,
+        Some("whatsapp") => ScenarioChannel::Whatsapp,
+        Some(other) => return Err(invalid("channel", format!("{other:?} is not web or whatsapp"))),
+    };
+    if channel == ScenarioChannel::Whatsapp && !customer.get("phone_number").is_some_and(Value::is_string) {
+        return Err(invalid("customer.phone_number", "a whatsapp scenario needs the sender's number".into()));
+    }
+    let phone_access = match identity_facts.remove("phone_access") {
+        None => true,
+        Some(Value::Bool(access)) => access,
+        Some(_) => return Err(invalid("customer.phone_access", "must be true or false".into())),
+    };
+    let verification_codes = match identity_facts.remove("verification_code") {
+        None => Vec::new(),
+        Some(value) => {
+            let items = match value {
+                Value::Array(items) => items,
+                single => vec![single],
+            };
+            let mut codes = Vec::new();
+            for item in items {
+                codes.push(match item {
+                    Value::String(text) if text.trim() == "latest" => CodeAnswer::Latest,
+                    Value::String(text) if !text.trim().is_empty() => CodeAnswer::Literal(text),
+                    Value::Number(number) => CodeAnswer::Literal(number.to_string()),
+                    _ => {
+                        return Err(invalid(
+                            "customer.verification_code",
+                            "each entry is a text to type or `latest`".into(),
+                        ));
+                    }
+                });
+            }
+            codes
+        }
+    };
+    if code_delay_minutes.is_some_and(|minutes| !(0..=10_000).contains(&minutes)) {
+        return Err(invalid("code_delay_minutes", "must be 0 to 10000".into()));
+    }
+    let widget_identity = match widget {
+        None => None,
+        Some(raw) => {
+            if channel != ScenarioChannel::Web {
+                return Err(invalid("widget_identity", "only the web channel has a widget".into()));
+            }
+            if raw.customer_id.trim().is_empty() {
+                return Err(invalid("widget_identity.customer_id", "must not be empty".into()));
+            }
+            Some(WidgetIdentity {
+                customer_id: raw.customer_id.trim().to_string(),
+                expires_in_minutes: raw.expires_in_minutes.unwrap_or(30),
+                forged: raw.forged,
+            })
+        }
+    };
+    let mut sim_swaps = BTreeMap::new();
+    for (number, hours) in network.and_then(|network| network.sim_swaps).unwrap_or_default() {
+        let hours = hours
+            .as_f64()
+            .filter(|hours| *hours >= 0.0)
+            .ok_or_else(|| invalid(&format!("network.sim_swaps.{number}"), "must be a number of hours".into()))?;
+        sim_swaps.insert(number, hours);
+    }
+    let conversations = match conversations {
+        None => 1,
+        Some(n) if n >= 1 && n <= MAX_CONVERSATIONS as i64 => n as usize,
+        Some(n) => return Err(invalid("conversations", format!("{n} is not 1 to {MAX_CONVERSATIONS}"))),
+    };
+    Ok(IdentitySetup {
+        channel,
+        phone_access,
+        verification_codes,
+        code_delay_minutes,
+        widget_identity,
+        sim_swaps,
+        conversations,
+    })
 }
 
 /// Reads every `*.yaml`/`*.yml` file of the given folders (and any files given directly),
@@ -310,7 +487,12 @@ pub fn parse_scenario(path: &Path, text: &str, base: &Path, current_dir: &Path) 
     let accounts = resolve_accounts(&raw.accounts, base, current_dir).map_err(|why| invalid("accounts", why))?;
 
     let mut customer = BTreeMap::new();
+    let mut identity_facts = BTreeMap::new();
     for (slot, value) in raw.customer.unwrap_or_default() {
+        if matches!(slot.as_str(), "phone_access" | "verification_code") {
+            identity_facts.insert(slot, value);
+            continue;
+        }
         check_answer(&value).map_err(|why| invalid(&format!("customer.{slot}"), why))?;
         customer.insert(slot, value);
     }
@@ -337,6 +519,16 @@ pub fn parse_scenario(path: &Path, text: &str, base: &Path, current_dir: &Path) 
     };
 
     let device = raw.device.map(|raw| parse_device(raw, &invalid)).transpose()?;
+    let identity = parse_identity(
+        raw.channel,
+        &customer,
+        identity_facts,
+        raw.code_delay_minutes,
+        raw.widget_identity,
+        raw.network,
+        raw.conversations,
+        &invalid,
+    )?;
     let expect = parse_expect(raw.expect, device.as_ref(), &invalid)?;
 
     Ok(Scenario {
@@ -350,6 +542,7 @@ pub fn parse_scenario(path: &Path, text: &str, base: &Path, current_dir: &Path) 
         max_turns,
         today,
         device,
+        identity,
         expect,
     })
 }
@@ -663,6 +856,24 @@ fn parse_expect(raw: Option<RawExpect>, device: Option<&Device>, invalid: &Inval
         }
         expect.device_actions.push(name);
     }
+    if let Some(level) = raw.assurance {
+        let level = level.trim().to_string();
+        if !matches!(level.as_str(), "anonymous" | "claimed" | "verified") {
+            return Err(invalid("expect.assurance", format!("{level:?} is not anonymous, claimed or verified")));
+        }
+        expect.assurance = Some(level);
+    }
+    for (list, field, out) in [
+        (raw.codes_sent_to, "expect.codes_sent_to", &mut expect.codes_sent_to),
+        (raw.codes_not_sent_to, "expect.codes_not_sent_to", &mut expect.codes_not_sent_to),
+    ] {
+        for (idx, number) in list.unwrap_or_default().into_iter().enumerate() {
+            if !number.chars().any(|c| c.is_ascii_digit()) {
+                return Err(invalid(&format!("{field}[{idx}]"), "must be a phone number".into()));
+            }
+            out.push(number);
+        }
+    }
     Ok(expect)
 }
 
@@ -702,6 +913,37 @@ pub trait Assistant {
     fn respond(&self, session: &mut Self::Session, text: &str) -> Result<TurnView, AssistantError>;
     /// Reads the session's accounts at a dotted path (`bills.B1005.status`); `None` when absent.
     fn read_path(&self, session: &Self::Session, path: &str) -> Result<Option<Value>, AssistantError>;
+
+    /// The newest verification code texted to a number of the account the customer holds
+    /// (by their phone number, customer id, or full name with date of birth), if any.
+    fn latest_code(
+        &self,
+        _session: &Self::Session,
+        _customer: &BTreeMap<String, Value>,
+    ) -> Result<Option<String>, AssistantError> {
+        Ok(None)
+    }
+
+    /// Whether any text went to `number`.
+    fn texted(&self, _session: &Self::Session, _number: &str) -> Result<bool, AssistantError> {
+        Ok(false)
+    }
+
+    /// Moves the session's clock forward.
+    fn advance_clock(&self, _session: &mut Self::Session, _minutes: i64) -> Result<(), AssistantError> {
+        Ok(())
+    }
+
+    /// Starts the scenario's next conversation in the same session (same accounts, same
+    /// records of proofs).
+    fn next_conversation(&self, _session: &mut Self::Session, _scenario: &Scenario) -> Result<(), AssistantError> {
+        Err("this assistant plays one conversation per scenario".into())
+    }
+
+    /// The current conversation's assurance level (`anonymous`, `claimed`, `verified`).
+    fn assurance(&self, _session: &Self::Session) -> Result<Option<String>, AssistantError> {
+        Ok(None)
+    }
 }
 
 /// One reply as the harness sees it (the fields of the API's turn that it uses).
@@ -951,6 +1193,8 @@ struct Play<'a> {
     exchanges: Vec<Exchange>,
     asked_device_actions: Vec<String>,
     asked_what_else: bool,
+    /// Codes typed so far (the next entry of `customer.verification_code`).
+    codes_typed: usize,
     end: EndReason,
 }
 
@@ -969,11 +1213,33 @@ impl<'a> Play<'a> {
             exchanges: Vec::new(),
             asked_device_actions: Vec::new(),
             asked_what_else: false,
+            codes_typed: 0,
             end: EndReason::NothingMoreToSay,
         }
     }
 
     fn run<A: Assistant>(&mut self, assistant: &A, session: &mut A::Session) -> std::result::Result<(), String> {
+        for idx in 0..self.scenario.identity.conversations {
+            if idx > 0 {
+                assistant
+                    .next_conversation(session, self.scenario)
+                    .map_err(|error| format!("conversation {} could not start: {error}", idx + 1))?;
+                self.asked_what_else = false;
+            }
+            self.run_conversation(assistant, session)?;
+            if self.end == EndReason::AssistantError {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn run_conversation<A: Assistant>(
+        &mut self,
+        assistant: &A,
+        session: &mut A::Session,
+    ) -> std::result::Result<(), String> {
+        let first_exchange = self.exchanges.len();
         let mut next = Next::Say { text: self.scenario.opening.clone(), note: None, phone_note: None };
         while let Next::Say { text, note, phone_note } = next {
             let turn = match assistant.respond(session, &text) {
@@ -995,7 +1261,7 @@ impl<'a> Play<'a> {
                 self.end = EndReason::Handoff;
                 return Ok(());
             }
-            if self.exchanges.len() >= self.scenario.max_turns {
+            if self.exchanges.len() - first_exchange >= self.scenario.max_turns {
                 self.end = EndReason::MaxTurns;
                 return Ok(());
             }
@@ -1009,7 +1275,7 @@ impl<'a> Play<'a> {
     fn customer_reply<A: Assistant>(
         &mut self,
         assistant: &A,
-        session: &A::Session,
+        session: &mut A::Session,
         turn: &TurnView,
     ) -> std::result::Result<Next, String> {
         let say = |text: &str, note: Option<String>| Next::Say { text: text.to_string(), note, phone_note: None };
@@ -1027,6 +1293,9 @@ impl<'a> Play<'a> {
         if awaiting == "confirmation" {
             return Ok(self.confirm(turn));
         }
+        if awaiting == "verification_code" {
+            return self.type_code(assistant, session);
+        }
         if let Some(tool) = awaiting.strip_prefix("device:") {
             return self.use_phone(assistant, session, tool.trim());
         }
@@ -1035,6 +1304,35 @@ impl<'a> Play<'a> {
             Some(Value::Null) => say(DONT_KNOW, Some(format!("{awaiting} is null in the scenario"))),
             Some(value) => say(&render(value), None),
             None => say(DONT_KNOW, Some(format!("the scenario has no {awaiting}"))),
+        })
+    }
+
+    /// The customer types a code: the scenario's next one, else the newest one texted to one of
+    /// their own numbers; "I don't know" without access to their phone.
+    fn type_code<A: Assistant>(
+        &mut self,
+        assistant: &A,
+        session: &mut A::Session,
+    ) -> std::result::Result<Next, String> {
+        let identity = &self.scenario.identity;
+        let say = |text: &str, note: String| Next::Say { text: text.to_string(), note: Some(note), phone_note: None };
+        if !identity.phone_access {
+            return Ok(say(DONT_KNOW, "the customer cannot read texts on any line".into()));
+        }
+        if let Some(minutes) = identity.code_delay_minutes {
+            assistant.advance_clock(session, minutes).map_err(|error| format!("moving the clock failed: {error}"))?;
+        }
+        let answer = identity.verification_codes.get(self.codes_typed).cloned().unwrap_or(CodeAnswer::Latest);
+        self.codes_typed += 1;
+        Ok(match answer {
+            CodeAnswer::Literal(text) => say(&text, "the scenario's code".into()),
+            CodeAnswer::Latest => match assistant
+                .latest_code(session, &self.scenario.customer)
+                .map_err(|error| format!("reading the texts failed: {error}"))?
+            {
+                Some(code) => say(&code, "the newest code texted to one of their own numbers".into()),
+                None => say(DONT_KNOW, "no code reached any of their own numbers".into()),
+            },
         })
     }
 
@@ -1206,6 +1504,24 @@ fn check_expectations<A: Assistant>(
         if !lenient_eq(expected, actual) {
             let found = actual.map(render).unwrap_or_else(|| "nothing".into());
             failures.push(format!("device_state {field}: expected {}, found {found}", render(expected)));
+        }
+    }
+    if let Some(expected) = &expect.assurance {
+        match assistant.assurance(session) {
+            Ok(Some(actual)) if actual == *expected => {}
+            Ok(Some(actual)) => failures.push(format!("assurance: expected {expected}, found {actual}")),
+            Ok(None) => failures.push("assurance: this assistant does not report it".into()),
+            Err(error) => failures.push(format!("assurance: reading it failed: {error}")),
+        }
+    }
+    for (numbers, wanted) in [(&expect.codes_sent_to, true), (&expect.codes_not_sent_to, false)] {
+        for number in numbers {
+            match assistant.texted(session, number) {
+                Ok(texted) if texted == wanted => {}
+                Ok(_) if wanted => failures.push(format!("no code was texted to {number}")),
+                Ok(_) => failures.push(format!("a text went to {number}")),
+                Err(error) => failures.push(format!("reading the texts to {number} failed: {error}")),
+            }
         }
     }
     for action in &expect.device_actions {

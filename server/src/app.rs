@@ -18,7 +18,8 @@ pub fn open_state(settings: Settings) -> anyhow::Result<AppState> {
         .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
     let db = open_db(&settings.data_dir)?;
     let conversations = ConversationStore::open(&db)?;
-    Ok(AppState { settings: Arc::new(settings), db, conversations, readiness: Readiness::default() })
+    let limits = crate::http::limits::Limits::new(&settings.limits);
+    Ok(AppState { settings: Arc::new(settings), db, conversations, readiness: Readiness::default(), limits })
 }
 
 /// The process's one sled database under the data dir.
@@ -126,7 +127,25 @@ pub fn load_engine(state: &AppState) -> anyhow::Result<Engine> {
         book: prompts::telco_flows()?,
         replies: prompts::telco_replies()?,
         settings: settings.dialogue.clone(),
+        identity: Arc::new(open_identity(&state.db, settings, Arc::new(engine::identity::SystemClock))?),
     })?)
+}
+
+/// The identity checks of the configuration: the SMS gateway (or the demo outbox under the data
+/// dir), the operator's network APIs when `[camara]` names them, the stores in `db`.
+pub fn open_identity(
+    db: &sled::Db,
+    settings: &Settings,
+    clock: Arc<dyn engine::identity::Clock>,
+) -> anyhow::Result<engine::identity::Identity> {
+    let sms = engine::identity::sms::gateway(&settings.sms, &settings.data_dir).context("configuring [sms]")?;
+    let network: Option<Arc<dyn engine::identity::NetworkApi>> = if settings.camara.is_configured() {
+        let camara = engine::identity::network::Camara::new(settings.camara.clone()).context("configuring [camara]")?;
+        Some(Arc::new(camara))
+    } else {
+        None
+    };
+    Ok(engine::identity::Identity::open(db, settings.identity.clone(), sms, network, clock)?)
 }
 
 /// The intent model of `intents.data` (the demo set by default), trained once and cached

@@ -10,9 +10,13 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 
+pub use crate::http::limits::LimitSettings;
 pub use accounts::config::scalar_as_string;
 pub use accounts::{AccountSettings, HookSettings, Secret};
 pub use engine::config::{ConsoleSettings, DialogueSettings, KnowledgeSettings, QdrantSettings};
+pub use engine::identity::IdentitySettings;
+pub use engine::identity::network::CamaraSettings;
+pub use engine::identity::sms::SmsSettings;
 
 /// The prefix of the environment variables that set configuration keys.
 pub const ENV_PREFIX: &str = "SWITCHBOARD_";
@@ -36,6 +40,14 @@ pub struct Settings {
     pub whatsapp: WhatsAppSettings,
     pub widget: WidgetSettings,
     pub console: ConsoleSettings,
+    /// Who the customer is: proofs, lapses, lockouts, what needs which level.
+    pub identity: IdentitySettings,
+    /// The operator's SMS gateway (verification codes).
+    pub sms: SmsSettings,
+    /// The operator's network APIs (CAMARA SIM Swap, Number Verification).
+    pub camara: CamaraSettings,
+    /// Rate limits of the public routes.
+    pub limits: LimitSettings,
     /// Account actions mapped to the operator's HTTP endpoints, by action name.
     pub hooks: BTreeMap<String, HookSettings>,
 }
@@ -55,6 +67,10 @@ impl Default for Settings {
             whatsapp: WhatsAppSettings::default(),
             widget: WidgetSettings::default(),
             console: ConsoleSettings::default(),
+            identity: IdentitySettings::default(),
+            sms: SmsSettings::default(),
+            camara: CamaraSettings::default(),
+            limits: LimitSettings::default(),
             hooks: BTreeMap::new(),
         }
     }

@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use serde_json::{Value, json};
 
 use super::state::State;
+use crate::identity::Requirements;
 use accounts::domain::{Bill, BillStatus, Customer, Line, LineStatus, Plan};
 use accounts::{AccountStore, BillId, CustomerId, LineId, PlanId};
 
@@ -21,6 +22,23 @@ pub struct FactContext<'a> {
     pub operator_name: &'a str,
     /// Facts set during this turn (a refusal's message, what the customer just gave).
     pub extra: &'a BTreeMap<String, String>,
+    /// The assurance each kind of account fact needs.
+    pub requirements: &'a Requirements,
+}
+
+/// The kind of account fact `name` discloses (its level is in `[identity.requirements]`);
+/// `None` for facts about no account: the catalogue, the operator, what the customer typed.
+pub fn fact_kind(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "customer_first_name" | "customer_id" | "account_status" => "profile",
+        "lines_list" | "line_id" | "line_phone" | "line_status" | "contract_end_date" => "lines",
+        "plan_name" | "plan_price" | "refuel_price_per_gb" | "refuel_cost" => "plan",
+        "data_used_gb" | "data_limit_gb" | "refuelled_note" | "data_left_text" => "usage",
+        "bill_id" | "bill_amount" | "bill_due_date" | "bill_period" | "bill_status" | "bill_status_text"
+        | "bill_items" | "bills_list" | "balance_total" | "balance_bills" | "balance_summary" => "bills",
+        "payment_methods_list" | "payment_method_masked" | "other_payment_methods_note" => "payment_methods",
+        _ => return None,
+    })
 }
 
 /// The outcome of a check and the slots it fills.
@@ -104,8 +122,9 @@ pub const FACTS: &[&str] = &[
 ];
 
 /// Facts the engine sets during a turn (beside [`FACTS`]): a refusal's message, what the
-/// customer gave that was not found; and `preview_<field>`, the fields of an action's dry run.
-pub const TURN_FACTS: &[&str] = &["refusal", "given_customer_id", "given_phone"];
+/// customer gave that was not found, a verification text's code and minutes; and
+/// `preview_<field>`, the fields of an action's dry run.
+pub const TURN_FACTS: &[&str] = &["refusal", "given_customer_id", "given_phone", "code", "code_minutes"];
 /// The prefix of the facts of an action's dry run (`preview_amount`).
 pub const PREVIEW_FACT_PREFIX: &str = "preview_";
 
@@ -118,7 +137,13 @@ pub fn is_known_fact(fact: &str) -> bool {
 pub const MAX_REFUEL_GB: f64 = 2.0;
 
 impl FactContext<'_> {
+    /// The conversation's customer, once the conversation is sure enough of them to disclose
+    /// any account fact (by default: verified). A claim alone reads nothing.
     pub fn customer(&self) -> Option<Customer> {
+        let needed = self.requirements.facts.values().min().copied().unwrap_or(crate::identity::Assurance::Verified);
+        if self.state.assurance() < needed.max(crate::identity::Assurance::Claimed) {
+            return None;
+        }
         let id = CustomerId::parse(self.state.customer.as_ref()?.customer_id.clone()).ok()?;
         self.store.customer(&id).ok().flatten()
     }
@@ -198,6 +223,11 @@ impl FactContext<'_> {
     pub fn fact(&self, name: &str) -> Option<String> {
         if let Some(value) = self.extra.get(name) {
             return Some(value.clone());
+        }
+        if let Some(kind) = fact_kind(name)
+            && self.state.assurance() < self.requirements.fact(kind)
+        {
+            return None;
         }
         Some(match name {
             "operator_name" => self.operator_name.to_string(),
@@ -351,7 +381,18 @@ impl FactContext<'_> {
                     Some(bill) => {
                         format!("Your next bill, {}, is {} and due on {}.", bill.bill_id, bill.total_due, bill.due_date)
                     }
-                    None => String::new(),
+                    // Nothing coming up: the latest bill, so "how much is my bill?" is answered.
+                    None => match self.bills().into_iter().next() {
+                        Some(bill) => format!(
+                            "Your latest bill, {} ({} to {}), was {} and is {}.",
+                            bill.bill_id,
+                            bill.period_start,
+                            bill.period_end,
+                            bill.total_due,
+                            bill.status.as_str().to_lowercase()
+                        ),
+                        None => String::new(),
+                    },
                 }
             }
             "question" => return None,

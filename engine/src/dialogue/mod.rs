@@ -115,6 +115,8 @@ pub struct EngineParts {
     pub book: prompts::FlowBook,
     pub replies: prompts::Replies,
     pub settings: DialogueSettings,
+    /// Proofs of who the customer is, and their limits.
+    pub identity: Arc<crate::identity::Identity>,
 }
 
 pub struct Engine {
@@ -130,6 +132,7 @@ pub struct Engine {
     answerer: Answerer,
     settings: DialogueSettings,
     plan_names: Vec<String>,
+    identity: Arc<crate::identity::Identity>,
     pub metrics: metrics::EngineMetrics,
 }
 
@@ -151,6 +154,7 @@ impl Engine {
             answerer: Answerer::new(),
             settings: parts.settings,
             plan_names,
+            identity: parts.identity,
             metrics: metrics::EngineMetrics::default(),
         })
     }
@@ -167,14 +171,25 @@ impl Engine {
         &self.answerer.stats
     }
 
-    /// Binds a customer the channel vouches for (a signed host-page identity) to a conversation.
-    pub fn identify(&self, conversation_id: &str, customer_id: &str, method: &str) -> Result<(), EngineError> {
+    /// The identity checks: proofs, codes, lockouts.
+    pub fn identity(&self) -> &Arc<crate::identity::Identity> {
+        &self.identity
+    }
+
+    /// Binds a customer the channel or an agent vouches for (a signed host-page identity, an
+    /// out-of-band check) to a conversation, verified.
+    pub fn identify(
+        &self,
+        conversation_id: &str,
+        customer_id: &str,
+        proof: crate::identity::Proof,
+    ) -> Result<(), EngineError> {
         self.conversations.append(
             conversation_id,
             vec![crate::conversations::EventKind::CustomerIdentified {
                 customer_id: customer_id.to_string(),
                 verified: true,
-                method: method.to_string(),
+                method: proof.as_str().to_string(),
             }],
         )?;
         self.conversations

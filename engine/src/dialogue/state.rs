@@ -2,9 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::conversations::{Event, EventKind, Status};
+use crate::identity::Assurance;
 
 /// Slots that belong to the conversation rather than to one flow (identification, the line).
 pub const GLOBAL: &str = "";
@@ -13,10 +15,11 @@ pub const GLOBAL: &str = "";
 #[derive(Debug, Clone, PartialEq)]
 pub struct BoundCustomer {
     pub customer_id: String,
-    /// Verified in this conversation (phone number, customer id, or name and date of birth
-    /// given by the customer, or a signed host-page identity); a channel address alone
-    /// identifies without verifying.
+    /// Proven in this conversation (a code texted to a line on file, the WhatsApp number, a
+    /// signed host-page identity, the network, an agent) and not lapsed since; else only
+    /// claimed.
     pub verified: bool,
+    /// The claim or the proof (`phone number`, `sms code`, ...).
     pub method: String,
 }
 
@@ -60,6 +63,14 @@ pub struct State {
     /// What the customer last reported for each phone check, until something changes on the
     /// phone or the account (then the check has to be asked again).
     pub device_answers: BTreeMap<String, String>,
+    /// When the customer last wrote (the verification lapses after a silence).
+    pub last_message_at: Option<DateTime<Utc>>,
+    /// Failed proofs in this conversation (wrong codes, claims that matched nobody).
+    pub failed_proofs: u32,
+    /// Verification codes texted in this conversation.
+    pub codes_sent: usize,
+    /// The customer said who they are at some point (whether or not it matched an account).
+    pub claimed: bool,
     last_message_failed: bool,
 }
 
@@ -68,9 +79,32 @@ impl State {
     pub fn replay(events: &[Event]) -> Self {
         let mut state = State::default();
         for event in events {
-            state.apply(&event.kind);
+            state.apply_at(&event.kind, event.at);
         }
         state
+    }
+
+    /// Applies one event that happened at `at`.
+    pub fn apply_at(&mut self, kind: &EventKind, at: DateTime<Utc>) {
+        if matches!(kind, EventKind::MessageIn { .. }) {
+            self.last_message_at = Some(at);
+        }
+        self.apply(kind);
+    }
+
+    /// How sure the conversation is of its customer.
+    pub fn assurance(&self) -> Assurance {
+        match &self.customer {
+            Some(customer) if customer.verified => Assurance::Verified,
+            Some(_) => Assurance::Claimed,
+            None if self.claimed => Assurance::Claimed,
+            None => Assurance::Anonymous,
+        }
+    }
+
+    /// The verified customer's id, if there is one.
+    pub fn verified_customer(&self) -> Option<&str> {
+        self.customer.as_ref().filter(|customer| customer.verified).map(|customer| customer.customer_id.as_str())
     }
 
     /// Applies one event (the engine applies what it logs as it goes).
@@ -88,12 +122,34 @@ impl State {
                 self.failed_understandings += 1;
             }
             EventKind::CustomerIdentified { customer_id, verified, method } => {
-                let keep_verified = self.customer.as_ref().is_some_and(|c| c.customer_id == *customer_id && c.verified);
-                self.customer = Some(BoundCustomer {
-                    customer_id: customer_id.clone(),
-                    verified: *verified || keep_verified,
-                    method: method.clone(),
-                });
+                self.claimed = true;
+                let same = self.customer.as_ref().is_some_and(|c| c.customer_id == *customer_id);
+                let already_verified = self.customer.as_ref().is_some_and(|c| c.verified);
+                if *verified || !already_verified {
+                    self.customer = Some(BoundCustomer {
+                        customer_id: customer_id.clone(),
+                        verified: *verified || (same && already_verified),
+                        method: method.clone(),
+                    });
+                }
+            }
+            EventKind::ProofFailed { .. } => {
+                self.claimed = true;
+                self.failed_proofs += 1;
+            }
+            EventKind::VerificationCodeSent { .. } => {
+                self.claimed = true;
+                self.codes_sent += 1;
+            }
+            EventKind::ClaimWithdrawn { customer_id } => {
+                if self.customer.as_ref().is_some_and(|c| c.customer_id == *customer_id && !c.verified) {
+                    self.customer = None;
+                }
+            }
+            EventKind::VerificationLapsed { .. } => {
+                if let Some(customer) = &mut self.customer {
+                    customer.verified = false;
+                }
             }
             EventKind::FlowStarted { flow } => self.stack.push(Frame {
                 flow: flow.clone(),

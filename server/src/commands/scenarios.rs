@@ -21,11 +21,18 @@ use chrono::NaiveDate;
 use evals::scenarios::{ActionRun, Assistant, AssistantError, PendingAction, Report, Scenario, TurnView};
 
 use crate::BadInput;
+use crate::config::Secret;
 use crate::config::Settings;
+use accounts::CustomerId;
+use accounts::ids::{PhoneNumber, phone_key};
 use accounts::{AccountStore, AccountsData, ActionRegistry, RegistryOptions, TAU2_TODAY};
 use engine::conversations::{Channel, ConversationStore};
 use engine::dialogue::models::{ChatBackend, IntentPredictor, SentenceEncoder};
+use engine::dialogue::state::State;
 use engine::dialogue::{CustomerText, Engine, EngineParts, NoTokens, Retrieve};
+use engine::identity::sms::Outbox;
+use engine::identity::{Clock, Identity, NetworkApi, NetworkError, OffsetClock, Proof};
+use evals::scenarios::ScenarioChannel;
 
 /// Runs the scenarios of `dirs`; exit status 1 when any fails, 2 on bad files.
 pub fn run(settings: &Settings, dirs: &[PathBuf], json: bool) -> anyhow::Result<()> {
@@ -125,10 +132,42 @@ pub struct EngineAssistant {
     turn_ms: Mutex<Vec<f64>>,
 }
 
-/// One scenario's conversation.
+/// One scenario's conversations, with their own stores, outbox and clock.
 pub struct EngineSession {
     engine: Engine,
     conversation_id: String,
+    clock: Arc<OffsetClock>,
+    outbox: Outbox,
+    /// The outbox lives here (and the identity records beside the conversations).
+    _dir: tempfile::TempDir,
+}
+
+/// The key host pages sign identities with in scenarios.
+const SCENARIO_WIDGET_SECRET: &str = "scenario widget secret";
+
+/// The operator's network as a scenario describes it: hours since each number's SIM swap,
+/// answered as CAMARA SIM Swap `check` does (swapped within `maxAge` hours).
+struct ScenarioNetwork {
+    sim_swaps: BTreeMap<String, f64>,
+    max_age_hours: u32,
+}
+
+impl NetworkApi for ScenarioNetwork {
+    fn sim_swapped_recently(&self, phone_e164: &str) -> Result<bool, NetworkError> {
+        let key = phone_key(phone_e164);
+        Ok(self
+            .sim_swaps
+            .iter()
+            .any(|(number, hours)| phone_key(number) == key && *hours <= f64::from(self.max_age_hours)))
+    }
+
+    fn number_verified(&self, _access_token: &str, _phone_e164: &str) -> Result<bool, NetworkError> {
+        Err(NetworkError::Refused { status: 501, code: "NOT_IMPLEMENTED".into() })
+    }
+
+    fn exchange_code(&self, _code: &str, _redirect_uri: &str) -> Result<String, NetworkError> {
+        Err(NetworkError::Refused { status: 501, code: "NOT_IMPLEMENTED".into() })
+    }
 }
 
 /// Per-turn time of the engine over the turns played so far.
@@ -187,7 +226,13 @@ impl EngineAssistant {
         TurnLatency { n_turns: times.len(), p50_ms: at(0.5), p95_ms: at(0.95), max_ms: times[times.len() - 1] }
     }
 
-    fn engine_for(&self, scenario: &Scenario, accounts_file: &Path) -> anyhow::Result<Engine> {
+    fn engine_for(
+        &self,
+        scenario: &Scenario,
+        accounts_file: &Path,
+        dir: &Path,
+        clock: Arc<OffsetClock>,
+    ) -> anyhow::Result<Engine> {
         let data = AccountsData::from_file(accounts_file)?;
         let today = business_date(scenario, &data)?;
         let store = AccountStore::temporary_with(&data)?;
@@ -195,6 +240,19 @@ impl EngineAssistant {
             Arc::new(ActionRegistry::new(store, RegistryOptions { today: Some(today), ..RegistryOptions::default() })?);
         let db = sled::Config::new().temporary(true).open().context("opening a temporary conversation store")?;
         let conversations = ConversationStore::open(&db)?;
+        let network: Option<Arc<dyn NetworkApi>> = (!scenario.identity.sim_swaps.is_empty()).then(|| {
+            Arc::new(ScenarioNetwork {
+                sim_swaps: scenario.identity.sim_swaps.clone(),
+                max_age_hours: self.settings.camara.sim_swap_max_age_hours,
+            }) as Arc<dyn NetworkApi>
+        });
+        let identity = Identity::open(
+            &db,
+            self.settings.identity.clone(),
+            Arc::new(Outbox::in_data_dir(dir)),
+            network,
+            clock as Arc<dyn Clock>,
+        )?;
         let plans = registry
             .store()
             .plans()?
@@ -212,7 +270,70 @@ impl EngineAssistant {
             book: self.book.clone(),
             replies: self.replies.clone(),
             settings: self.settings.dialogue.clone(),
+            identity: Arc::new(identity),
         })?)
+    }
+
+    /// Opens a conversation of the scenario: on its channel, with its signed identity.
+    fn open_conversation(&self, engine: &Engine, scenario: &Scenario) -> anyhow::Result<String> {
+        let identity = &scenario.identity;
+        let sender = scenario.customer.get("phone_number").and_then(serde_json::Value::as_str);
+        let conversation = match identity.channel {
+            ScenarioChannel::Whatsapp => {
+                engine.conversations().create(Channel::Whatsapp, sender.map(str::to_string))?
+            }
+            ScenarioChannel::Web => engine.conversations().create(Channel::Web, None)?,
+        };
+        if let Some(widget) = &identity.widget_identity {
+            let secret = Secret::new(SCENARIO_WIDGET_SECRET);
+            let now = crate::channels::identity::unix_now();
+            let expires = now.saturating_add_signed(widget.expires_in_minutes * 60);
+            let signing_secret = if widget.forged { Secret::new("not the operator's secret") } else { secret.clone() };
+            let hash = crate::channels::identity::sign_identity(&signing_secret, &widget.customer_id, expires);
+            match crate::channels::identity::verify_signed_identity(
+                &secret,
+                &widget.customer_id,
+                Some(expires),
+                &hash,
+                now,
+            ) {
+                Ok(()) => engine.identify(&conversation.id, &widget.customer_id, Proof::SignedHostPage)?,
+                Err(error) => tracing::info!(%error, "the scenario's signed identity was refused"),
+            }
+        }
+        Ok(conversation.id)
+    }
+
+    /// The numbers of the account the simulated customer holds: its lines and contact number.
+    fn own_numbers(&self, session: &EngineSession, customer: &BTreeMap<String, serde_json::Value>) -> Vec<String> {
+        let store = session.engine.registry().store();
+        let text = |key: &str| customer.get(key).and_then(serde_json::Value::as_str).map(str::to_string);
+        let by_id = text("customer_id")
+            .and_then(|id| CustomerId::parse(id).ok())
+            .and_then(|id| store.customer(&id).ok().flatten());
+        let by_phone = || {
+            text("phone_number")
+                .and_then(|phone| PhoneNumber::parse(phone).ok())
+                .and_then(|phone| store.customer_by_phone(&phone).ok().flatten())
+        };
+        // By name; the date of birth (as the scenario writes it, maybe in words) only tells
+        // namesakes apart.
+        let by_name = || {
+            let mut named = store.customers_by_name(&text("full_name")?).ok()?;
+            if named.len() > 1 {
+                let dob = text("date_of_birth")?.parse::<NaiveDate>().ok()?;
+                named.retain(|customer| customer.date_of_birth == dob);
+            }
+            (named.len() == 1).then(|| named.remove(0))
+        };
+        let Some(account) = by_id.or_else(by_phone).or_else(by_name) else { return Vec::new() };
+        let mut numbers = vec![account.phone_number.as_str().to_string()];
+        for line_id in &account.line_ids {
+            if let Ok(Some(line)) = store.line(line_id) {
+                numbers.push(line.phone_number.as_str().to_string());
+            }
+        }
+        numbers
     }
 }
 
@@ -220,9 +341,47 @@ impl Assistant for EngineAssistant {
     type Session = EngineSession;
 
     fn start(&self, scenario: &Scenario, accounts_file: &Path) -> Result<EngineSession, AssistantError> {
-        let engine = self.engine_for(scenario, accounts_file)?;
-        let conversation = engine.conversations().create(Channel::Web, None).map_err(anyhow::Error::from)?;
-        Ok(EngineSession { engine, conversation_id: conversation.id })
+        let dir = tempfile::tempdir()?;
+        let clock = Arc::new(OffsetClock::default());
+        let engine = self.engine_for(scenario, accounts_file, dir.path(), clock.clone())?;
+        let conversation_id = self.open_conversation(&engine, scenario)?;
+        let outbox = Outbox::in_data_dir(dir.path());
+        Ok(EngineSession { engine, conversation_id, clock, outbox, _dir: dir })
+    }
+
+    fn next_conversation(&self, session: &mut EngineSession, scenario: &Scenario) -> Result<(), AssistantError> {
+        session.conversation_id = self.open_conversation(&session.engine, scenario)?;
+        Ok(())
+    }
+
+    fn latest_code(
+        &self,
+        session: &EngineSession,
+        customer: &BTreeMap<String, serde_json::Value>,
+    ) -> Result<Option<String>, AssistantError> {
+        let own: Vec<String> = self.own_numbers(session, customer).iter().map(|number| phone_key(number)).collect();
+        Ok(session
+            .outbox
+            .read()
+            .into_iter()
+            .rev()
+            .filter(|text| own.contains(&phone_key(&text.to)))
+            .find_map(|text| code_in(&text.text)))
+    }
+
+    fn texted(&self, session: &EngineSession, number: &str) -> Result<bool, AssistantError> {
+        let key = phone_key(number);
+        Ok(session.outbox.read().iter().any(|text| phone_key(&text.to) == key))
+    }
+
+    fn advance_clock(&self, session: &mut EngineSession, minutes: i64) -> Result<(), AssistantError> {
+        session.clock.advance(minutes);
+        Ok(())
+    }
+
+    fn assurance(&self, session: &EngineSession) -> Result<Option<String>, AssistantError> {
+        let events = session.engine.conversations().events(&session.conversation_id)?;
+        Ok(Some(State::replay(&events).assurance().as_str().to_string()))
     }
 
     fn respond(&self, session: &mut EngineSession, text: &str) -> Result<TurnView, AssistantError> {
@@ -248,4 +407,9 @@ impl Assistant for EngineAssistant {
     fn read_path(&self, session: &EngineSession, path: &str) -> Result<Option<serde_json::Value>, AssistantError> {
         Ok(session.engine.registry().store().read_path(path)?)
     }
+}
+
+/// The 6-digit code in a text message.
+fn code_in(text: &str) -> Option<String> {
+    text.split(|c: char| !c.is_ascii_digit()).find(|digits| digits.len() == 6).map(str::to_string)
 }

@@ -13,7 +13,7 @@ use super::error::ErrorBody;
 use super::{ApiError, AppState, MAX_BODY_BYTES};
 use crate::channels::Channels;
 use crate::channels::choices::{Choice, choices_for};
-use crate::channels::identity::{self, SIGNED_HOST_PAGE};
+use crate::channels::identity;
 use engine::conversations::{Channel, Conversation, Event, EventKind};
 use engine::dialogue::state::State;
 use engine::dialogue::{CustomerText, Engine, Turn};
@@ -36,8 +36,12 @@ pub struct NewConversation {
     pub channel: Option<String>,
     /// The signed-in customer of the host page (`data-customer-id`).
     pub customer_id: Option<String>,
-    /// hex(HMAC-SHA256(key = `widget.secret`, message = customer id)), computed by the
-    /// operator's backend (`data-customer-hash`). A wrong hash is ignored, never trusted.
+    /// When the signed identity expires, unix seconds (`data-customer-expires`), at most 24
+    /// hours ahead.
+    pub customer_expires: Option<u64>,
+    /// hex(HMAC-SHA256(key = `widget.secret`, message = `"<customer id>.<expires>"`)), computed
+    /// by the operator's backend (`data-customer-hash`). A wrong or expired hash is ignored and
+    /// logged, never trusted.
     pub customer_hash: Option<String>,
 }
 
@@ -121,7 +125,10 @@ pub struct ConversationOut {
     pub created_at: DateTime<Utc>,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
+    /// The verified customer, masked; absent until the customer proved who they are.
     pub customer: Option<CustomerOut>,
+    /// How sure the assistant is of who it talks to: `anonymous`, `claimed` or `verified`.
+    pub assurance: String,
     pub state: StateOut,
     pub messages: Vec<MessageOut>,
     pub actions: Vec<ActionRecordOut>,
@@ -132,6 +139,7 @@ pub struct ConversationOut {
 /// The conversation's customer, masked.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CustomerOut {
+    /// Only a verified customer is shown.
     pub id: String,
     /// First name and last initial (`Tomás H.`).
     pub name: Option<String>,
@@ -264,7 +272,9 @@ pub async fn post_conversation(
     let signed_customer = match (&body.customer_id, &body.customer_hash) {
         (Some(customer_id), Some(hash)) => {
             let customer_id = customer_id.trim().to_string();
-            match identity::verify_customer_hash(&state.settings.widget.secret, &customer_id, hash) {
+            let secret = &state.settings.widget.secret;
+            let now = identity::unix_now();
+            match identity::verify_signed_identity(secret, &customer_id, body.customer_expires, hash, now) {
                 Ok(()) => Some(customer_id),
                 Err(error) => {
                     let shown: String = customer_id.chars().take(40).collect();
@@ -293,7 +303,7 @@ pub async fn post_conversation(
                 .and_then(|id| engine.registry().store().customer(&id).ok().flatten())
                 .is_some();
             if known {
-                engine.identify(&conversation.id, &customer_id, SIGNED_HOST_PAGE)?;
+                engine.identify(&conversation.id, &customer_id, engine::identity::Proof::SignedHostPage)?;
                 verified = true;
             } else {
                 tracing::warn!(customer_id = %customer_id, "signed host-page identity names no known customer");
@@ -381,9 +391,9 @@ pub async fn post_message(
             return Err(error);
         }
     };
-    let conversation = state.conversations.get(&conversation_id)?;
     let events = state.conversations.events(&conversation_id)?;
-    let mut out = TurnOut::from(turn).with_choices(Some(&engine), conversation.customer_id.as_deref());
+    let customer_id = verified_customer_id(&events);
+    let mut out = TurnOut::from(turn).with_choices(Some(&engine), customer_id.as_deref());
     out.seq = reply_seq_of_last_message(&events);
     if let Some(resends) = &resends {
         resends.answered(&out);
@@ -424,8 +434,15 @@ pub async fn get_conversation(state: web::Data<AppState>, path: web::Path<String
 }
 
 /// Builds the conversation view from its header and log.
+/// The conversation's verified customer: the only one whose account may shape what is shown
+/// (quick replies listing lines or bills, the masked customer).
+pub fn verified_customer_id(events: &[Event]) -> Option<String> {
+    State::replay(events).verified_customer().map(str::to_string)
+}
+
 pub fn conversation_out(conversation: &Conversation, events: &[Event], engine: Option<&Engine>) -> ConversationOut {
-    let customer_id = conversation.customer_id.as_deref();
+    let verified = verified_customer_id(events);
+    let customer_id = verified.as_deref();
     let mut messages = Vec::new();
     let mut actions = Vec::new();
     for event in events {
@@ -485,14 +502,15 @@ pub fn conversation_out(conversation: &Conversation, events: &[Event], engine: O
     let pending_action = state.pending.as_ref().map(|p| ActionCallDto { name: p.action.clone(), args: p.args.clone() });
     let state_choices =
         TurnOut { awaiting: state.awaiting.clone(), ..TurnOut::default() }.with_choices(engine, customer_id).choices;
-    let customer = state.customer.as_ref().map(|bound| masked_customer(&bound.customer_id, bound.verified, engine));
+    let customer = state.verified_customer().map(|customer_id| masked_customer(customer_id, engine));
     ConversationOut {
         id: conversation.id.clone(),
         channel: conversation.channel.as_str().into(),
         status: conversation.status.as_str().into(),
         created_at: conversation.created_at,
         updated_at: conversation.updated_at,
-        customer: customer.or_else(|| customer_id.map(|id| masked_customer(id, false, engine))),
+        customer,
+        assurance: state.assurance().as_str().to_string(),
         state: StateOut {
             awaiting: state.awaiting.clone(),
             pending_action,
@@ -506,26 +524,18 @@ pub fn conversation_out(conversation: &Conversation, events: &[Event], engine: O
     }
 }
 
-fn masked_customer(customer_id: &str, verified: bool, engine: Option<&Engine>) -> CustomerOut {
+/// The conversation's customer as the conversation's own API shows it: masked, and only once
+/// verified (a claim reveals nothing, not even whether it matched an account).
+fn masked_customer(customer_id: &str, engine: Option<&Engine>) -> CustomerOut {
     let record = engine.and_then(|engine| {
         let id = accounts::CustomerId::parse(customer_id.to_string()).ok()?;
         engine.registry().store().customer(&id).ok().flatten()
     });
     CustomerOut {
         id: customer_id.to_string(),
-        name: record.as_ref().map(|c| mask_name(&c.full_name)),
+        name: record.as_ref().map(|c| accounts::mask::mask_name(&c.full_name)),
         phone: record.as_ref().map(|c| c.phone_number.masked()),
-        verified,
-    }
-}
-
-/// `Tomás Herrera` -> `Tomás H.`
-fn mask_name(full_name: &str) -> String {
-    let mut words = full_name.split_whitespace();
-    let first = words.next().unwrap_or_default().to_string();
-    match words.last().and_then(|last| last.chars().next()) {
-        Some(initial) => format!("{first} {initial}."),
-        None => first,
+        verified: true,
     }
 }
 

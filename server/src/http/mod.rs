@@ -4,6 +4,7 @@
 pub mod api;
 pub mod console;
 pub mod error;
+pub mod limits;
 pub mod openapi;
 pub mod staff;
 pub mod stream;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub db: sled::Db,
     pub conversations: ConversationStore,
     pub readiness: Readiness,
+    /// Rate limits of the public routes.
+    pub limits: limits::Limits,
 }
 
 /// The engine once models and indexes are loaded; until then, the loading stage.

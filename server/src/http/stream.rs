@@ -213,7 +213,7 @@ impl Pump {
         self.last_seq = Some(event.seq);
         match &event.kind {
             EventKind::Reply { text, turn } => {
-                let customer_id = self.state.conversations.get(&self.conversation_id).ok().and_then(|c| c.customer_id);
+                let customer_id = super::api::verified_customer_id(&self.events());
                 let engine = self.state.readiness.engine().cloned();
                 let mut turn = TurnOut::from_logged(turn, text).with_choices(engine.as_deref(), customer_id.as_deref());
                 turn.seq = Some(event.seq);

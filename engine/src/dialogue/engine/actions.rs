@@ -27,6 +27,24 @@ impl Engine {
         args: Value,
         token: Option<String>,
     ) -> Result<String, EngineError> {
+        let needed = self.identity.settings.requirements.action(action);
+        if work.state.assurance() < needed {
+            // The level each action needs is data (`[identity.requirements]`); a flow that got
+            // here without it is refused before anything is read or changed.
+            let reason = format!("{action} needs a {needed} customer");
+            tracing::warn!(action, %needed, "action refused: the customer is not verified enough");
+            work.actions.push(ActionOut { name: action.to_string(), args: args.clone(), status: "refused".into() });
+            self.log(
+                work,
+                vec![EventKind::ActionRefused {
+                    action: action.to_string(),
+                    args,
+                    code: "not_verified".into(),
+                    reason,
+                }],
+            )?;
+            return Ok("refused".into());
+        }
         let started = Instant::now();
         let actor = self.actor(work)?;
         let actor_label = match &actor {
@@ -58,7 +76,6 @@ impl Engine {
         match result {
             Ok(outcome) => {
                 let output = outcome.output.to_json();
-                work.extra.insert("_last_output".into(), output.to_string());
                 work.actions.push(ActionOut { name: action.to_string(), args: args.clone(), status: "done".into() });
                 self.log(work, vec![EventKind::ActionDone { action: action.to_string(), args, result: output }])?;
                 Ok("done".into())

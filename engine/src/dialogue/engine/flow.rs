@@ -183,6 +183,10 @@ impl Engine {
                 }
                 let args = self.build_args(work, node)?;
                 let request = match ActionRequest::parse(action, args.clone()) {
+                    Ok(request) if request.kind().needs_confirmation() && !self.change_is_safe(work, &args)? => {
+                        // A recent SIM swap: handed to a person, nothing asked or changed.
+                        return Ok(None);
+                    }
                     Ok(request) => request,
                     Err(error) => {
                         tracing::warn!(%error, action, "flow built invalid arguments");

@@ -7,9 +7,47 @@ use super::{Step, Work};
 use crate::conversations::EventKind;
 use crate::dialogue::state::GLOBAL;
 use crate::dialogue::{Engine, EngineError};
+use crate::identity::Assurance;
+use accounts::ids::phone_key;
+use accounts::{ActionRequest, Actor};
 use inference::entities::{EntityValue, IdKind};
 use prompts::{EndOutcome, Flow, Needs};
 use serde_json::{Value, json};
+
+/// The slot a code is asked for.
+pub(super) const VERIFICATION_CODE: &str = "verification_code";
+/// Conversation slots that remember which identifiers were tried as claims.
+const TRIED_ID: &str = "_claim_tried_customer_id";
+const TRIED_NAME: &str = "_claim_tried_name";
+const TRIED_PHONE: &str = "_claim_tried_phone_number";
+/// The number a phone-number claim named (a code goes there when it is on the account).
+pub(super) const CLAIM_NUMBER: &str = "_claim_number";
+/// Every phone number a request named, when it named several.
+pub(super) const NUMBERS_MENTIONED: &str = "_numbers_mentioned";
+/// The look-up that resolved the claim, reported when the claim is proven.
+pub(super) const CLAIM_LOOKUP: &str = "_claim_lookup";
+
+/// A look-up that resolved a claim to a customer.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct ClaimLookup {
+    pub(super) action: String,
+    pub(super) args: Value,
+    pub(super) customer_id: String,
+}
+
+impl ClaimLookup {
+    fn to_json(&self) -> Value {
+        json!({"action": self.action, "args": self.args, "customer_id": self.customer_id})
+    }
+
+    pub(super) fn from_json(value: &Value) -> Option<Self> {
+        Some(Self {
+            action: value.get("action")?.as_str()?.to_string(),
+            args: value.get("args")?.clone(),
+            customer_id: value.get("customer_id")?.as_str()?.to_string(),
+        })
+    }
+}
 
 /// The customer id in a look-up's output (a customer, or a list with one customer).
 pub(super) fn find_customer_id(output: &Value) -> Option<String> {
@@ -179,73 +217,59 @@ impl Engine {
         Ok(true)
     }
 
-    /// Identifies the customer from what they gave; asks for the next thing to try otherwise.
+    /// Makes sure the conversation's customer is verified: a claim from what they gave, then a
+    /// proof; asks for the next thing to try otherwise. `false` while the turn waits.
     pub(super) fn ensure_customer(&self, work: &mut Work<'_>) -> Result<bool, EngineError> {
-        if work.state.customer.is_some() {
+        if work.state.assurance() == Assurance::Verified {
             return Ok(true);
+        }
+        if let Some(bound) = work.state.customer.clone() {
+            // A claim waiting for its proof: the code was sent (ask for it again) or is sent now.
+            let claimed = bound.customer_id;
+            let pending = self.identity.codes.pending(work.conversation_id).map_err(anyhow::Error::from)?;
+            if pending.is_none_or(|code| code.used || code.customer_id != claimed) {
+                let number = work.state.global(CLAIM_NUMBER).map(str::to_string);
+                self.start_proof(work, &claimed, number.as_deref())?;
+            } else {
+                self.say(work, "ask_verification_code")?;
+                work.awaiting = Some(VERIFICATION_CODE.into());
+            }
+            return Ok(false);
         }
         let globals = work.state.globals.clone();
         let given = |slot: &str| globals.get(slot).and_then(Value::as_str).map(str::to_string);
-        let tried = |slot: &str| globals.contains_key(slot);
+        let tried = |marker: &str| globals.contains_key(marker);
         // A customer id or a name with a date of birth says who writes; a phone number may be
         // the line the request is about (someone else's, even), so it comes last.
         if let Some(customer_id) = given("customer_id")
-            && !tried("_id_lookup_failed")
+            && !tried(TRIED_ID)
         {
-            let found = self.lookup(work, "get_customer_by_id", json!({"customer_id": customer_id}))?;
-            if let Some(customer_id) = found {
-                self.bind_customer(work, &customer_id, true, "customer id")?;
-                return Ok(true);
-            }
-            work.extra.insert("given_customer_id".into(), customer_id);
-            self.say(work, "not_found_id")?;
-            self.log(
-                work,
-                vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: "_id_lookup_failed".into(), value: json!(true) }],
-            )?;
+            self.mark(work, TRIED_ID)?;
+            let found = self.find_claimed(work, "get_customer_by_id", json!({"customer_id": customer_id}))?;
+            return self.claim(work, found, "customer id", None);
         }
         if let (Some(name), Some(dob)) = (given("full_name"), given("date_of_birth"))
-            && !tried("_name_lookup_failed")
+            && !tried(TRIED_NAME)
         {
-            let found = self.lookup(work, "get_customer_by_name", json!({"full_name": name, "dob": dob}))?;
-            if let Some(customer_id) = found {
-                self.bind_customer(work, &customer_id, true, "name and date of birth")?;
-                return Ok(true);
+            self.mark(work, TRIED_NAME)?;
+            let found = self.find_claimed(work, "get_customer_by_name", json!({"full_name": name, "dob": dob}))?;
+            if found.is_none() {
+                self.name_and_date_of_birth_failed(work, &name)?;
             }
-            self.say(work, "not_found_name")?;
-            self.log(
-                work,
-                vec![EventKind::SlotSet {
-                    flow: GLOBAL.into(),
-                    slot: "_name_lookup_failed".into(),
-                    value: json!(true),
-                }],
-            )?;
+            return self.claim(work, found, "name and date of birth", None);
         }
         if let Some(phone) = given("phone_number")
-            && !tried("_phone_lookup_failed")
+            && !tried(TRIED_PHONE)
         {
-            let found = self.lookup(work, "get_customer_by_phone", json!({"phone_number": phone}))?;
-            if let Some(customer_id) = found {
-                self.bind_customer(work, &customer_id, true, "phone number")?;
-                return Ok(true);
-            }
-            work.extra.insert("given_phone".into(), phone);
-            self.say(work, "not_found_phone")?;
-            self.log(
-                work,
-                vec![EventKind::SlotSet {
-                    flow: GLOBAL.into(),
-                    slot: "_phone_lookup_failed".into(),
-                    value: json!(true),
-                }],
-            )?;
+            self.mark(work, TRIED_PHONE)?;
+            let found = self.find_claimed(work, "get_customer_by_phone", json!({"phone_number": phone}))?;
+            return self.claim(work, found, "phone number", Some(&phone));
         }
-        let next = if !tried("phone_number") {
+        let next = if !tried(TRIED_PHONE) && !tried("phone_number") {
             Some("phone_number")
-        } else if !tried("customer_id") {
+        } else if !tried(TRIED_ID) && !tried("customer_id") {
             Some("customer_id")
-        } else if !tried("full_name") || (given("full_name").is_some() && !tried("date_of_birth")) {
+        } else if !tried(TRIED_NAME) {
             if given("full_name").is_some() { Some("date_of_birth") } else { Some("full_name") }
         } else {
             None
@@ -260,30 +284,50 @@ impl Engine {
             None => {
                 self.say(work, "identification_failed")?;
                 self.end_all(work, EndOutcome::Failed)?;
+                self.offer_person(work)?;
             }
         }
         Ok(false)
     }
 
-    /// Before a change: a customer identified only by their channel confirms their date of birth.
-    pub(super) fn ensure_verified(&self, work: &mut Work<'_>) -> Result<bool, EngineError> {
-        let Some(customer) = work.state.customer.clone() else { return self.ensure_customer(work) };
-        if customer.verified {
-            return Ok(true);
-        }
-        if let Some(dob) = work.state.global("date_of_birth").map(str::to_string) {
-            let record = self.facts(work).customer();
-            if record.is_some_and(|c| c.date_of_birth.to_string() == dob) {
-                self.bind_customer(work, &customer.customer_id, true, "date of birth")?;
-                return Ok(true);
+    /// Records that an identifier was tried as a claim.
+    fn mark(&self, work: &mut Work<'_>, marker: &str) -> Result<(), EngineError> {
+        self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: marker.into(), value: json!(true) }])
+    }
+
+    /// A claim was made: bound (unverified) when it names a customer, and a code texted to a
+    /// number on their account. The customer hears the same either way: whether the details
+    /// match an account is not told.
+    fn claim(
+        &self,
+        work: &mut Work<'_>,
+        found: Option<ClaimLookup>,
+        method: &str,
+        number: Option<&str>,
+    ) -> Result<bool, EngineError> {
+        match found {
+            Some(lookup) => {
+                self.bind_customer(work, &lookup.customer_id, false, method)?;
+                let value = number.map_or(Value::Null, |number| json!(number));
+                self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: CLAIM_NUMBER.into(), value }])?;
+                self.log(
+                    work,
+                    vec![EventKind::SlotSet {
+                        flow: GLOBAL.into(),
+                        slot: CLAIM_LOOKUP.into(),
+                        value: lookup.to_json(),
+                    }],
+                )?;
+                self.start_proof(work, &lookup.customer_id, number)?;
             }
-            self.say(work, "verification_failed")?;
-            self.end_all(work, EndOutcome::Refused)?;
-            return Ok(false);
+            None => self.start_decoy_proof(work)?,
         }
-        self.say(work, "ask_date_of_birth_verify")?;
-        work.awaiting = Some("date_of_birth".into());
         Ok(false)
+    }
+
+    /// Before a change: the customer must be verified (and still be: a verification lapses).
+    pub(super) fn ensure_verified(&self, work: &mut Work<'_>) -> Result<bool, EngineError> {
+        self.ensure_customer(work)
     }
 
     /// Picks the line the flow is about, or asks which one.
@@ -294,21 +338,45 @@ impl Engine {
         if current.as_ref().is_some_and(|line| lines.iter().any(|l| l.line_id == line.line_id)) {
             return Ok(true);
         }
-        let given_phone = work.state.global("phone_number").map(str::to_string);
-        let by_phone = given_phone.as_deref().and_then(|phone| lines.iter().find(|line| line.phone_number.is(phone)));
         let contact_number = self.facts(work).customer().map(|c| c.phone_number.clone());
+        let on_account = |phone: &str| {
+            lines.iter().any(|line| line.phone_number.is(phone))
+                || contact_number.as_ref().is_some_and(|contact| contact.is(phone))
+        };
+        let mentioned: Vec<String> = work
+            .state
+            .globals
+            .get(NUMBERS_MENTIONED)
+            .and_then(Value::as_array)
+            .map(|numbers| numbers.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default();
+        let claim_number = work.state.global(CLAIM_NUMBER).map(str::to_string);
+        // Of several numbers named, a foreign one is the request's subject; else one of the
+        // customer's lines other than the one they identified with.
+        let given_phone = mentioned
+            .iter()
+            .find(|phone| !on_account(phone))
+            .or_else(|| {
+                mentioned.iter().find(|phone| {
+                    lines.iter().any(|line| line.phone_number.is(phone))
+                        && !claim_number.as_deref().is_some_and(|claim| phone_key(claim) == phone_key(phone))
+                })
+            })
+            .cloned()
+            .or_else(|| work.state.global("phone_number").map(str::to_string));
+        let by_phone = given_phone.as_deref().and_then(|phone| lines.iter().find(|line| line.phone_number.is(phone)));
         if let Some(phone) = &given_phone
             && by_phone.is_none()
-            && !contact_number.as_ref().is_some_and(|contact| contact.is(phone))
-            && !work.state.globals.contains_key("_foreign_line_said")
+            && !on_account(phone)
         {
-            // "Suspend 555-123-2005" from someone whose line it is not.
+            // "Top up my daughter's line 555-123-2004": not a line of this account. Declined,
+            // with nothing said about that number (not its owner, its plan, or whether it exists).
             work.extra.insert("given_phone".into(), phone.clone());
             self.say(work, "line_not_on_account")?;
-            self.log(
-                work,
-                vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: "_foreign_line_said".into(), value: json!(true) }],
-            )?;
+            self.log(work, vec![EventKind::SlotCleared { flow: GLOBAL.into(), slot: "phone_number".into() }])?;
+            self.log(work, vec![EventKind::SlotCleared { flow: GLOBAL.into(), slot: NUMBERS_MENTIONED.into() }])?;
+            self.end_all(work, EndOutcome::Refused)?;
+            return Ok(false);
         }
         let preferred: Vec<_> = match flow.prefer_line.as_deref() {
             Some("suspended") => {
@@ -358,14 +426,22 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs a look-up action that finds a customer; returns the customer's id.
-    pub(super) fn lookup(&self, work: &mut Work<'_>, action: &str, args: Value) -> Result<Option<String>, EngineError> {
-        let outcome = self.run_action(work, action, args, None)?;
-        if outcome != "done" {
-            return Ok(None);
-        }
-        let found = work.extra.remove("_last_output").and_then(|output| serde_json::from_str::<Value>(&output).ok());
-        Ok(found.and_then(|output| find_customer_id(&output)))
+    /// Resolves a claim with a look-up run as Switchboard itself, without logging it or showing
+    /// it in the turn: whether the details match an account must not show. The look-up is
+    /// reported once the claim is proven ([`Self::verified`]).
+    fn find_claimed(&self, work: &mut Work<'_>, action: &str, args: Value) -> Result<Option<ClaimLookup>, EngineError> {
+        let Ok(request) = ActionRequest::parse(action, args.clone()) else { return Ok(None) };
+        let started = std::time::Instant::now();
+        let result = self.registry.run_blocking(accounts::ActionCall::new(request, Actor::System));
+        work.times.action_ms += started.elapsed().as_secs_f64() * 1000.0;
+        Ok(match result {
+            Ok(outcome) => find_customer_id(&outcome.output.to_json()).map(|customer_id| ClaimLookup {
+                action: action.to_string(),
+                args,
+                customer_id,
+            }),
+            Err(_) => None,
+        })
     }
 
     /// Identifying values in the message (phone number, customer id, name, date of birth).

@@ -10,6 +10,7 @@ mod actions;
 mod answers;
 mod flow;
 mod identity;
+mod proof;
 mod rules;
 mod slots;
 mod understanding;
@@ -94,23 +95,13 @@ impl Engine {
             sink,
             times: StageTimes::default(),
         };
+        self.identity_at_turn_start(&mut work, header.external_id.as_deref())?;
         self.log(&mut work, vec![EventKind::MessageIn { text: text.as_str().to_string() }])?;
+        work.state.last_message_at = Some(self.identity.clock.now());
         if header.taken_over_by.is_some() {
             // A human agent holds the conversation: the assistant stays silent.
             let turn = Turn::default();
             return Ok((turn, work.times));
-        }
-
-        if work.channel == Channel::Whatsapp
-            && work.state.customer.is_none()
-            && let Some(sender) = header.external_id.as_deref()
-        {
-            // The sender's number identifies the customer; changes still need verification.
-            if let Some(customer_id) =
-                self.lookup(&mut work, "get_customer_by_phone", json!({"phone_number": sender}))?
-            {
-                self.bind_customer(&mut work, &customer_id, false, "whatsapp number")?;
-            }
         }
 
         let understanding_started = Instant::now();
@@ -154,6 +145,9 @@ impl Engine {
             return self.cancel_all(work);
         }
         let awaiting = work.state.awaiting.clone();
+        if awaiting.as_deref() == Some(identity::VERIFICATION_CODE) {
+            return self.on_code_answer(work, u);
+        }
         if let Some(pending) = work.state.pending.clone() {
             return self.on_confirmation(work, u, pending);
         }
@@ -269,6 +263,26 @@ impl Engine {
             if work.state.globals.get(&slot) != Some(&value) {
                 self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot, value }])?;
             }
+        }
+        // "My number is 555-123-2001; my daughter's line 555-123-2006 needs data": every number
+        // the request names is kept, so a line that is not the customer's is declined, not
+        // swapped for one of theirs.
+        let numbers: Vec<Value> = u
+            .values()
+            .filter_map(|value| match value {
+                EntityValue::PhoneNumber(number) => Some(json!(number)),
+                _ => None,
+            })
+            .collect();
+        if numbers.len() > 1 {
+            self.log(
+                work,
+                vec![EventKind::SlotSet {
+                    flow: GLOBAL.into(),
+                    slot: identity::NUMBERS_MENTIONED.into(),
+                    value: json!(numbers),
+                }],
+            )?;
         }
         let mentions_a_plan = u.values().any(|value| matches!(value, EntityValue::Plan { .. }));
         // "Which plan is the cheapest?": the catalogue document answers that in a sentence
@@ -456,6 +470,7 @@ impl Engine {
             state: &work.state,
             operator_name: &self.settings.operator_name,
             extra: &work.extra,
+            requirements: &self.identity.settings.requirements,
         }
     }
 }
