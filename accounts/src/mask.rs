@@ -48,6 +48,7 @@ mod tests {
     fn names_keep_the_first_name_and_last_initial() {
         check(mask_name("Tomás Herrera"), "Tomás H.");
         check(mask_name("Mary Ann de la Cruz"), "Mary C.");
+        check(mask_name("Anna Maria van der Berg"), "Anna B.");
         check(mask_name("Cher"), "Cher");
         check(mask_name("   "), "");
     }

@@ -310,16 +310,22 @@ struct RawExpect {
 /// Most conversations one scenario may play in a row.
 pub const MAX_CONVERSATIONS: usize = 10;
 
-fn parse_identity(
-    raw_channel: Option<String>,
-    customer: &BTreeMap<String, Value>,
-    mut identity_facts: BTreeMap<String, Value>,
+/// The identity keys of a scenario as written.
+struct RawIdentity {
+    channel: Option<String>,
     code_delay_minutes: Option<i64>,
-    widget: Option<RawWidgetIdentity>,
+    widget_identity: Option<RawWidgetIdentity>,
     network: Option<RawNetwork>,
     conversations: Option<i64>,
+}
+
+fn parse_identity(
+    raw: RawIdentity,
+    customer: &BTreeMap<String, Value>,
+    mut identity_facts: BTreeMap<String, Value>,
     invalid: &Invalid<'_>,
 ) -> Result<IdentitySetup> {
+    let RawIdentity { channel: raw_channel, code_delay_minutes, widget_identity: widget, network, conversations } = raw;
     let channel = match raw_channel.as_deref().map(str::trim) {
         None | Some("web") => ScenarioChannel::Web,
         Some("whatsapp") => ScenarioChannel::Whatsapp,
@@ -519,16 +525,14 @@ pub fn parse_scenario(path: &Path, text: &str, base: &Path, current_dir: &Path) 
     };
 
     let device = raw.device.map(|raw| parse_device(raw, &invalid)).transpose()?;
-    let identity = parse_identity(
-        raw.channel,
-        &customer,
-        identity_facts,
-        raw.code_delay_minutes,
-        raw.widget_identity,
-        raw.network,
-        raw.conversations,
-        &invalid,
-    )?;
+    let raw_identity = RawIdentity {
+        channel: raw.channel,
+        code_delay_minutes: raw.code_delay_minutes,
+        widget_identity: raw.widget_identity,
+        network: raw.network,
+        conversations: raw.conversations,
+    };
+    let identity = parse_identity(raw_identity, &customer, identity_facts, &invalid)?;
     let expect = parse_expect(raw.expect, device.as_ref(), &invalid)?;
 
     Ok(Scenario {

@@ -16,6 +16,8 @@ use engine::console::agents::Agent;
 use engine::console::queue::{self, AgentLoad, Queue, QueueEntry};
 use engine::console::{CONSOLE_NOTE_PREFIX, Result, reports};
 use engine::conversations::{Conversation, ConversationStore, Event, EventKind, Status};
+use engine::dialogue::state::State;
+use engine::identity::Assurance;
 use web::console::{
     AuditRow, BillRow, ConversationHeader, CustomerPanel, LineCard, LiveNumbers, PlanOption, QueueRow, QueueView,
     TranscriptItem,
@@ -274,16 +276,30 @@ pub fn transcript_item(event: &Event) -> Option<TranscriptItem> {
 }
 
 /// How the conversation's customer was identified, from its log.
-pub fn verification(events: &[Event]) -> String {
-    let last = events.iter().rev().find_map(|event| match &event.kind {
-        EventKind::CustomerIdentified { verified, method, .. } => Some((*verified, method.clone())),
+/// How sure the conversation is of its customer, for the panel's Identity line.
+pub struct IdentityLine {
+    /// `verified (sms code)`, `claimed (phone number), not proven`, `anonymous`.
+    pub text: String,
+    pub verified: bool,
+}
+
+pub fn verification(events: &[Event]) -> IdentityLine {
+    let state = State::replay(events);
+    let lapsed = events.iter().rev().find_map(|event| match &event.kind {
+        EventKind::VerificationLapsed { idle_minutes } => Some(*idle_minutes),
+        EventKind::CustomerIdentified { verified: true, .. } => Some(u64::MAX),
         _ => None,
     });
-    match last {
-        Some((true, method)) => format!("verified ({method})"),
-        Some((false, method)) => format!("identified by {method}, not verified"),
-        None => "not identified in this conversation".into(),
-    }
+    let text = match (&state.customer, state.assurance()) {
+        (Some(customer), Assurance::Verified) => format!("verified ({})", customer.method),
+        (Some(_), _) if lapsed.is_some_and(|minutes| minutes != u64::MAX) => {
+            format!("verification lapsed after {} minutes of silence", lapsed.unwrap_or_default())
+        }
+        (Some(customer), _) => format!("claimed ({}), not proven", customer.method),
+        (None, Assurance::Claimed) => "claimed, not proven".into(),
+        (None, _) => "anonymous: nobody claimed yet".into(),
+    };
+    IdentityLine { text, verified: state.assurance() == Assurance::Verified }
 }
 
 fn data_label(gb: f64) -> String {
@@ -291,7 +307,12 @@ fn data_label(gb: f64) -> String {
 }
 
 /// The masked customer panel: profile, lines, recent bills, audit log.
-pub fn customer_panel(store: &AccountStore, customer_id: &str, verification: String) -> Result<Option<CustomerPanel>> {
+pub fn customer_panel(
+    store: &AccountStore,
+    customer_id: &str,
+    identity: IdentityLine,
+    locked: bool,
+) -> Result<Option<CustomerPanel>> {
     let Ok(customer_id) = CustomerId::parse(customer_id.to_string()) else { return Ok(None) };
     let Some(customer) = store.customer(&customer_id)? else { return Ok(None) };
     let plans = store.plans()?;
@@ -376,7 +397,9 @@ pub fn customer_panel(store: &AccountStore, customer_id: &str, verification: Str
         email: mask_email(&customer.email),
         area: format!("{}, {}", customer.address.city, customer.address.state),
         account_status: customer.account_status.to_string(),
-        verification,
+        verification: identity.text,
+        can_verify: !identity.verified,
+        locked,
         payment_methods: customer.payment_methods.iter().map(ToString::to_string).collect(),
         lines,
         bills,

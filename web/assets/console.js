@@ -475,6 +475,16 @@
     }
 
     panel.addEventListener("click", async (event) => {
+      const identity = event.target.closest("button.identity");
+      if (identity) {
+        const verb = identity.dataset.identity === "verify" ? "verify this customer" : "unlock this customer's verification";
+        const reason = window.prompt(`Why do you ${verb}? (audited under your name)`);
+        if (reason && reason.trim()) {
+          await change(identity.dataset.identity, { reason: reason.trim() }, "Done.");
+          refreshPanel();
+        }
+        return;
+      }
       const button = event.target.closest("button.action");
       if (!button) return;
       button.disabled = true;

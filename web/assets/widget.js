@@ -3,9 +3,9 @@
  *
  *   <script src="https://HOST/widget.js" data-title="Kestrel Mobile" data-color="#0b6e4f"></script>
  *
- * Optional: data-greeting, and for a signed-in customer data-customer-id with
- * data-customer-hash = hex(HMAC-SHA256(key = widget secret, message = customer id)), computed by
- * the operator's backend.
+ * Optional: data-greeting, and for a signed-in customer data-customer-id, data-customer-expires
+ * (unix seconds, at most 24 hours ahead) and data-customer-hash = hex(HMAC-SHA256(key = widget
+ * secret, message = "<customer id>.<expires>")), computed by the operator's backend.
  *
  * Plain JavaScript, no framework, no build step. Renders into a shadow root. Every text from the
  * customer, the assistant or an agent is set with textContent, never parsed as HTML.
@@ -29,6 +29,7 @@
     color: data.color || "",
     greeting: data.greeting || "Hello! I'm the virtual assistant. Ask me about bills, plans, data, roaming or a problem with your phone.",
     customerId: data.customerId || "",
+    customerExpires: parseInt(data.customerExpires || "", 10),
     customerHash: data.customerHash || ""
   };
   var storageKey = "switchboard:" + apiBase + ":" + (config.customerId || "guest");
@@ -244,6 +245,16 @@
     item.appendChild(group);
   }
 
+  function renderLinks(item, links) {
+    (links || []).forEach(function (link) {
+      // Only paths on the chat's own server (verification pages), opened beside the chat.
+      if (typeof link.url !== "string" || link.url.charAt(0) !== "/" || link.url.charAt(1) === "/") {
+        return;
+      }
+      item.appendChild(el("a", { class: "link", href: apiBase + link.url, target: "_blank", rel: "noopener noreferrer" }, link.label));
+    });
+  }
+
   var typing = null;
 
   function showTyping() {
@@ -321,6 +332,7 @@
     renderSources(item, turn.sources);
     clearChoices();
     renderChoices(item, choicesOf(turn));
+    renderLinks(item, turn.links);
     if (turn.handoff) {
       addMessage("notice", "You are being connected with a member of our team.");
     }
@@ -381,6 +393,9 @@
     if (config.customerId && config.customerHash) {
       body.customer_id = config.customerId;
       body.customer_hash = config.customerHash;
+      if (config.customerExpires > 0) {
+        body.customer_expires = config.customerExpires;
+      }
     }
     return api("POST", "/api/v1/conversations", body).then(function (response) {
       if (response.status !== 200 || !response.body || !response.body.id) {

@@ -57,6 +57,16 @@ async function customerSays(conversationId, text) {
   return turn;
 }
 
+/** The newest verification code the demo texted to `e164` (read off its outbox page, /demo/sms). */
+async function latestCode(base, e164) {
+  const response = await fetch(new URL("/demo/sms", base));
+  const html = await response.text();
+  const escaped = e164.replace("+", "\\+");
+  const match = new RegExp(`class="to">${escaped}</span>[\\s\\S]*?code is (\\d{6})`).exec(html);
+  if (!match) throw new Error(`no code texted to ${e164} on /demo/sms`);
+  return match[1];
+}
+
 const userDataDir = mkdtempSync(join(tmpdir(), "switchboard-console-chromium-"));
 const context = await chromium.launchPersistentContext(userDataDir, {
   executablePath,
@@ -114,6 +124,8 @@ try {
   // 3. A customer is transferred by the assistant; the row appears without a reload.
   const { id: conversationId } = await customerApi("POST", "/api/v1/conversations", { channel: "web" });
   await customerSays(conversationId, "My data ran out, my number is 555-010-2005");
+  const proven = await customerSays(conversationId, await latestCode(baseUrl, "+15550102005"));
+  check(/verified/.test(proven.reply), `the texted code verifies the customer: ${JSON.stringify(proven)}`);
   const transfer = await customerSays(conversationId, "I want to talk to a human agent");
   check(transfer.handoff === true, `the assistant transferred the conversation: ${JSON.stringify(transfer)}`);
   await customerSays(conversationId, HOSTILE);

@@ -33,6 +33,16 @@ function log(message) {
   console.log(`[widget e2e] ${message}`);
 }
 
+/** The newest verification code the demo texted to `e164` (read off its outbox page, /demo/sms). */
+async function latestCode(base, e164) {
+  const response = await fetch(new URL("/demo/sms", base));
+  const html = await response.text();
+  const escaped = e164.replace("+", "\\+");
+  const match = new RegExp(`class="to">${escaped}</span>[\\s\\S]*?code is (\\d{6})`).exec(html);
+  if (!match) throw new Error(`no code texted to ${e164} on /demo/sms`);
+  return match[1];
+}
+
 const userDataDir = mkdtempSync(join(tmpdir(), "switchboard-chromium-"));
 const context = await chromium.launchPersistentContext(userDataDir, {
   executablePath,
@@ -117,6 +127,9 @@ try {
   // 4. A refuel for the demo customer on line 555-010-2005, confirmed with the quick reply.
   await ask("I've run out of data, can I add some?");
   await ask("555-010-2005");
+  // The demo texts a code to the number on file; the customer types it from their phone.
+  const proven = await ask(await latestCode(url, "+15550102005"));
+  check(/verified/.test(await proven.locator(".bubble").textContent()), "the texted code verifies the customer");
   const confirmation = await ask("1 GB please");
   const yes = confirmation.locator(".choices button", { hasText: "Yes" });
   check((await yes.count()) === 1, "the confirmation offers a Yes quick reply");

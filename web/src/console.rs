@@ -212,8 +212,12 @@ pub struct CustomerPanel {
     /// City and state only.
     pub area: String,
     pub account_status: String,
-    /// `verified (phone number)` or `identified by WhatsApp number, not verified`.
+    /// `verified (sms code)`, `claimed (phone number), not proven`, ...
     pub verification: String,
+    /// Not verified: an agent may verify the customer out of band (with a reason).
+    pub can_verify: bool,
+    /// Self-service verification is locked after failed proofs: an agent may unlock it.
+    pub locked: bool,
     pub payment_methods: Vec<String>,
     pub lines: Vec<LineCard>,
     pub bills: Vec<BillRow>,

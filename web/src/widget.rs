@@ -116,3 +116,27 @@ mod tests {
         assert!(html.contains("Premium Plan"));
     }
 }
+
+/// One text message on the demo's outbox page.
+#[derive(Debug, Clone)]
+pub struct SmsRow {
+    pub to: String,
+    pub text: String,
+    /// `2026-12-07 16:05:12 UTC`
+    pub at: String,
+}
+
+/// The demo's outbox: the text messages the operator's SMS gateway would have sent.
+#[derive(Debug, Template)]
+#[template(path = "demo_sms.html")]
+pub struct DemoSmsPage {
+    pub operator_name: String,
+    /// Newest first.
+    pub texts: Vec<SmsRow>,
+}
+
+impl DemoSmsPage {
+    pub fn render_html(&self) -> Result<String> {
+        self.render().map_err(|source| Error::Render { template: "demo_sms.html", source })
+    }
+}

@@ -13,7 +13,7 @@ use super::canned::Canned;
 use super::{CONSOLE_NOTE_PREFIX, Error, Result};
 use crate::conversations::{Conversation, ConversationStore, Event, EventKind, Status};
 use crate::dialogue::{Engine, MAX_TEXT_CHARS};
-use accounts::{ActionCall, ActionKind, ActionRegistry, ActionRequest, Actor, IdempotencyKey};
+use accounts::{ActionCall, ActionKind, ActionRegistry, ActionRequest, Actor, CustomerId, IdempotencyKey};
 
 /// Longest snooze: a week.
 pub const MAX_SNOOZE_MINUTES: u32 = 7 * 24 * 60;
@@ -406,6 +406,79 @@ impl<'a> Desk<'a> {
             Err(refusal) => Some(refusal.customer_message()),
         };
         Ok(ActionPreview { request, refusal })
+    }
+}
+
+/// Longest reason an agent gives for an identity decision.
+pub const MAX_REASON_CHARS: usize = 500;
+
+fn reason_text(raw: &str) -> Result<String> {
+    let reason = raw.trim();
+    let n_chars = reason.chars().count();
+    if n_chars == 0 {
+        return Err(Error::InvalidAction("say why (the reason is audited)".into()));
+    }
+    if n_chars > MAX_REASON_CHARS {
+        return Err(Error::TextTooLong { n_chars, max_chars: MAX_REASON_CHARS });
+    }
+    Ok(reason.to_string())
+}
+
+impl Desk<'_> {
+    /// An agent verifies the conversation's (claimed) customer out of band, with a reason:
+    /// logged in the conversation and audited under the agent on the customer's account.
+    pub fn verify_customer(&self, id: &str, agent: &Agent, reason: &str, engine: &Engine) -> Result<Conversation> {
+        let reason = reason_text(reason)?;
+        let conversation = self.conversations.get(id)?;
+        let customer_id = conversation
+            .customer_id
+            .clone()
+            .ok_or_else(|| Error::InvalidAction("the customer has not said who they are yet".into()))?;
+        let customer = CustomerId::parse(customer_id.clone()).map_err(|e| Error::InvalidAction(e.to_string()))?;
+        let registry = engine.registry();
+        registry.store().audit_event(
+            &customer,
+            Actor::agent(agent.name.as_str()),
+            "verify_customer",
+            serde_json::json!({"conversation_id": id, "reason": reason}),
+            registry.today(),
+        )?;
+        engine.identify(id, &customer_id, crate::identity::Proof::Agent)?;
+        self.conversations.append(
+            id,
+            vec![EventKind::Note {
+                text: format!("{CONSOLE_NOTE_PREFIX}{} verified the customer: {reason}", agent.name),
+            }],
+        )?;
+        Ok(self.conversations.get(id)?)
+    }
+
+    /// An agent lifts the lockout of the conversation's customer's self-service verification,
+    /// with a reason; audited under the agent.
+    pub fn unlock_verification(&self, id: &str, agent: &Agent, reason: &str, engine: &Engine) -> Result<Conversation> {
+        let reason = reason_text(reason)?;
+        let conversation = self.conversations.get(id)?;
+        let customer_id = conversation
+            .customer_id
+            .clone()
+            .ok_or_else(|| Error::InvalidAction("the customer has not said who they are yet".into()))?;
+        let customer = CustomerId::parse(customer_id.clone()).map_err(|e| Error::InvalidAction(e.to_string()))?;
+        let registry = engine.registry();
+        registry.store().audit_event(
+            &customer,
+            Actor::agent(agent.name.as_str()),
+            "unlock_verification",
+            serde_json::json!({"conversation_id": id, "reason": reason}),
+            registry.today(),
+        )?;
+        engine.identity().failures.clear(&customer_id)?;
+        self.conversations.append(
+            id,
+            vec![EventKind::Note {
+                text: format!("{CONSOLE_NOTE_PREFIX}{} unlocked the customer's verification: {reason}", agent.name),
+            }],
+        )?;
+        Ok(self.conversations.get(id)?)
     }
 }
 

@@ -37,6 +37,8 @@ pub const ENGINE_TEMPLATES: &[&str] = &[
     "line_not_found",
     "line_not_identified",
     "line_not_on_account",
+    "network_no_claim",
+    "network_not_verified",
     "next_request",
     "no_lines",
     "not_found_id",

@@ -69,6 +69,15 @@ impl Codes {
         Ok(Self { tree, key })
     }
 
+    /// hex(HMAC-SHA256(key, `text`)) under the store's key (for values handed out and taken back,
+    /// like the network verification's `state`).
+    pub fn sign(&self, text: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("hmac takes keys of any length");
+        mac.update(b"sign\n");
+        mac.update(text.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
     fn hash(&self, conversation_id: &str, customer_id: &str, code: &str) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("hmac takes keys of any length");
         mac.update(conversation_id.as_bytes());

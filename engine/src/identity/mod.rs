@@ -252,6 +252,24 @@ impl Identity {
         Ok(n_failed >= self.settings.max_failed_proofs as usize)
     }
 
+    /// The OAuth `state` of a network verification for a conversation: its id, an expiry in
+    /// unix seconds and a signature (`<id>.<expires>.<hex>`), valid for 10 minutes.
+    pub fn network_state(&self, conversation_id: &str) -> String {
+        let expires = (self.clock.now() + chrono::Duration::minutes(10)).timestamp();
+        let text = format!("{conversation_id}.{expires}");
+        format!("{text}.{}", self.codes.sign(&text))
+    }
+
+    /// The conversation a network verification's `state` names, when it is genuine and unexpired.
+    pub fn check_network_state(&self, state: &str) -> Option<String> {
+        let (text, signature) = state.rsplit_once('.')?;
+        let (conversation_id, expires) = text.rsplit_once('.')?;
+        let expected = self.codes.sign(text);
+        let genuine: bool = subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), signature.as_bytes()).into();
+        let unexpired = expires.parse::<i64>().is_ok_and(|expires| self.clock.now().timestamp() < expires);
+        (genuine && unexpired && !conversation_id.is_empty()).then(|| conversation_id.to_string())
+    }
+
     /// Records a failed proof for `customer_id`; returns whether it is now locked.
     pub fn record_failure(&self, customer_id: &str) -> sled::Result<bool> {
         self.failures.record(customer_id, self.clock.now())?;
@@ -284,6 +302,24 @@ mod tests {
         }
         assert_eq!(requirements.action("transfer_to_human_agents"), Assurance::Anonymous);
         assert_eq!(requirements.fact("something new"), Assurance::Verified);
+    }
+
+    #[test]
+    fn network_states_are_signed_and_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path().join("db")).unwrap();
+        let clock = Arc::new(OffsetClock::default());
+        let outbox: Arc<dyn SmsGateway> = Arc::new(Outbox::in_data_dir(dir.path()));
+        let identity = Identity::open(&db, IdentitySettings::default(), outbox, None, clock.clone()).unwrap();
+        let state = identity.network_state("conv-1");
+        assert_eq!(identity.check_network_state(&state).as_deref(), Some("conv-1"));
+        let forged = state.replace("conv-1", "conv-2");
+        assert_eq!(identity.check_network_state(&forged), None);
+        for bad in ["", "conv-1", "conv-1.9999999999.00", "a.b.c.d"] {
+            assert_eq!(identity.check_network_state(bad), None, "{bad}");
+        }
+        clock.advance(11);
+        assert_eq!(identity.check_network_state(&state), None, "expired");
     }
 
     #[test]

@@ -100,8 +100,13 @@ impl SmsHook {
     pub fn new(settings: &SmsSettings) -> accounts::Result<Self> {
         let timeout =
             std::time::Duration::from_millis(if settings.timeout_ms == 0 { 5_000 } else { settings.timeout_ms });
-        let endpoint = accounts::HookEndpoint::new("POST", &settings.url, timeout, settings.secret.expose(), 3)?;
-        Ok(Self { endpoint: SignedEndpoint::new(endpoint)? })
+        let named = |error: accounts::Error| match error {
+            accounts::Error::InvalidHook { why, .. } => accounts::Error::InvalidHook { action: "send_sms".into(), why },
+            other => other,
+        };
+        let endpoint =
+            accounts::HookEndpoint::new("POST", &settings.url, timeout, settings.secret.expose(), 3).map_err(named)?;
+        Ok(Self { endpoint: SignedEndpoint::new(endpoint).map_err(named)? })
     }
 }
 

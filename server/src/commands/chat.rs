@@ -12,6 +12,9 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     let engine = state.readiness.engine().expect("loaded above").clone();
     let conversation = state.conversations.create(Channel::Terminal, None)?;
     eprintln!("Switchboard is ready. Type a message; an empty line or Ctrl-D ends the chat.");
+    // Without an SMS gateway the demo's texts (verification codes) go to the outbox: shown here.
+    let outbox = settings.sms.url.trim().is_empty().then(|| engine::identity::Outbox::in_data_dir(&settings.data_dir));
+    let mut n_texts_seen = outbox.as_ref().map_or(0, |outbox| outbox.read().len());
     let stdin = std::io::stdin();
     let mut stdout = std::io::stdout();
     loop {
@@ -38,6 +41,13 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         }
         if let Some(awaiting) = &turn.awaiting {
             writeln!(stdout, "  [awaiting {awaiting}]")?;
+        }
+        if let Some(outbox) = &outbox {
+            let texts = outbox.read();
+            for text in texts.iter().skip(n_texts_seen) {
+                writeln!(stdout, "  [text message to {}: {}]", text.to, text.text)?;
+            }
+            n_texts_seen = texts.len();
         }
         tracing::debug!(total_ms = times.total_ms, "turn");
     }

@@ -79,8 +79,19 @@ pub struct TurnOut {
     pub handoff: bool,
     /// Options to offer as quick replies (yes/no, plans, payment methods, lines).
     pub choices: Vec<Choice>,
+    /// Pages to open beside the chat (verifying with the mobile network while a code is awaited).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<LinkDto>,
     /// Position of the reply in the conversation's log (for streams and resends).
     pub seq: Option<u64>,
+}
+
+/// A page the customer may open beside the chat.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct LinkDto {
+    pub label: String,
+    /// A path on this server.
+    pub url: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -206,6 +217,7 @@ impl From<Turn> for TurnOut {
                 .collect(),
             handoff: turn.handoff,
             choices: Vec::new(),
+            links: Vec::new(),
             seq: None,
         }
     }
@@ -219,6 +231,23 @@ impl TurnOut {
             out.reply = text.to_string();
         }
         out
+    }
+
+    /// Offers verification through the mobile network while a code is awaited on the web, when
+    /// the operator has CAMARA Number Verification.
+    pub fn with_links(mut self, settings: &crate::config::Settings, conversation_id: &str) -> Self {
+        let camara = &settings.camara;
+        if self.awaiting.as_deref() == Some("verification_code")
+            && camara.number_verification
+            && camara.is_configured()
+            && !camara.authorize_url.trim().is_empty()
+        {
+            self.links.push(LinkDto {
+                label: "Verify with my mobile network instead".into(),
+                url: format!("/api/v1/conversations/{conversation_id}/network-verification"),
+            });
+        }
+        self
     }
 
     /// Adds the quick-reply options for what the turn awaits.
@@ -246,6 +275,7 @@ impl TurnOut {
         (status = 200, description = "the new conversation", body = ConversationCreated),
         (status = 400, description = "malformed JSON, unknown field or channel", body = ErrorBody),
         (status = 413, description = "body over 64 KiB", body = ErrorBody),
+        (status = 429, description = "too many requests or new conversations from this address (Retry-After)", body = ErrorBody),
         (status = 503, description = "a signed identity arrived before the assistant finished loading", body = ErrorBody),
     )
 )]
@@ -254,6 +284,8 @@ pub async fn post_conversation(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    state.limits.request(&request)?;
+    state.limits.new_conversation(&request)?;
     let bytes = read_body(&request, payload, MAX_BODY_BYTES).await?;
     let body: NewConversation = if bytes.iter().all(u8::is_ascii_whitespace) {
         NewConversation::default()
@@ -331,16 +363,20 @@ pub async fn post_conversation(
         (status = 409, description = "a message with this client_message_id is still being answered", body = ErrorBody),
         (status = 413, description = "text over 4,000 characters or body over 64 KiB", body = ErrorBody),
         (status = 415, description = "not JSON", body = ErrorBody),
+        (status = 429, description = "too many requests from this address or messages to this conversation (Retry-After)", body = ErrorBody),
         (status = 503, description = "the assistant is still loading", body = ErrorBody),
     )
 )]
 pub async fn post_message(
+    request: HttpRequest,
     state: web::Data<AppState>,
     channels: web::Data<Channels>,
     path: web::Path<String>,
     body: web::Json<MessageIn>,
 ) -> Result<HttpResponse, ApiError> {
     let conversation_id = path.into_inner();
+    state.limits.request(&request)?;
+    state.limits.message(&conversation_id)?;
     let MessageIn { text, client_message_id } = body.into_inner();
     let text = CustomerText::parse(text)?;
     if let Some(id) = &client_message_id {
@@ -393,7 +429,9 @@ pub async fn post_message(
     };
     let events = state.conversations.events(&conversation_id)?;
     let customer_id = verified_customer_id(&events);
-    let mut out = TurnOut::from(turn).with_choices(Some(&engine), customer_id.as_deref());
+    let mut out = TurnOut::from(turn)
+        .with_choices(Some(&engine), customer_id.as_deref())
+        .with_links(&state.settings, &conversation_id);
     out.seq = reply_seq_of_last_message(&events);
     if let Some(resends) = &resends {
         resends.answered(&out);
@@ -425,7 +463,12 @@ fn reply_seq_of_last_message(events: &[Event]) -> Option<u64> {
         (status = 404, description = "unknown conversation", body = ErrorBody),
     )
 )]
-pub async fn get_conversation(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_conversation(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state.limits.request(&request)?;
     let id = path.into_inner();
     let conversation = state.conversations.get(&id)?;
     let events = state.conversations.events(&id)?;
@@ -639,14 +682,6 @@ fn store_error(error: sled::Error) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_are_masked_to_first_name_and_initial() {
-        assert_eq!(mask_name("Tomás Herrera"), "Tomás H.");
-        assert_eq!(mask_name("Mei"), "Mei");
-        assert_eq!(mask_name("Anna Maria van der Berg"), "Anna B.");
-        assert_eq!(mask_name(""), "");
-    }
 
     #[test]
     fn the_reply_seq_is_the_answer_to_the_last_message_only() {

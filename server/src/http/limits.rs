@@ -129,15 +129,15 @@ mod tests {
 
     #[test]
     fn a_limit_allows_its_burst_then_refuses_with_a_wait() {
-        let limiter: DefaultKeyedRateLimiter<IpAddr> = limiter(5, Duration::from_secs(3600)).unwrap();
+        let hourly: DefaultKeyedRateLimiter<IpAddr> = limiter(5, Duration::from_secs(3600)).unwrap();
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
         for _ in 0..5 {
-            check(&limiter, &ip, "x").unwrap();
+            check(&hourly, &ip, "x").unwrap();
         }
-        let refused = check(&limiter, &ip, "x").unwrap_err();
+        let refused = check(&hourly, &ip, "x").unwrap_err();
         assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
         assert!(refused.retry_after.is_some_and(|s| (1..=720).contains(&s)), "{:?}", refused.retry_after);
-        check(&limiter, &"192.0.2.8".parse().unwrap(), "x").unwrap();
+        check(&hourly, &"192.0.2.8".parse().unwrap(), "x").unwrap();
         assert!(limiter::<IpAddr>(0, Duration::from_secs(60)).is_none(), "0 turns a limit off");
     }
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod console;
 pub mod error;
 pub mod limits;
+pub mod network;
 pub mod openapi;
 pub mod staff;
 pub mod stream;
@@ -83,6 +84,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(get_readyz))
         .route("/metrics", web::get().to(get_metrics))
         .configure(api::configure)
+        .configure(network::configure)
         .configure(stream::configure)
         .configure(openapi::configure)
         .configure(widget::configure)

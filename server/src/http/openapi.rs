@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
 
-use super::{api, error, stream, whatsapp, widget};
+use super::{api, error, network, stream, whatsapp, widget};
 use crate::channels::choices::Choice;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -43,6 +43,9 @@ fn readyz() {}
         whatsapp::post_whatsapp_webhook,
         widget::get_widget_js,
         widget::get_demo_page,
+        widget::get_demo_sms,
+        network::get_network_verification,
+        network::get_network_callback,
         healthz,
         readyz,
     ),

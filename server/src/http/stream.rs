@@ -82,6 +82,7 @@ pub async fn get_stream(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let conversation_id = path.into_inner();
+    state.limits.request(&request)?;
     let query = web::Query::<StreamQuery>::from_query(request.query_string())
         .map_err(|error| ApiError::bad_request("bad_query", error.to_string()))?
         .into_inner();
@@ -215,7 +216,9 @@ impl Pump {
             EventKind::Reply { text, turn } => {
                 let customer_id = super::api::verified_customer_id(&self.events());
                 let engine = self.state.readiness.engine().cloned();
-                let mut turn = TurnOut::from_logged(turn, text).with_choices(engine.as_deref(), customer_id.as_deref());
+                let mut turn = TurnOut::from_logged(turn, text)
+                    .with_choices(engine.as_deref(), customer_id.as_deref())
+                    .with_links(&self.state.settings, &self.conversation_id);
                 turn.seq = Some(event.seq);
                 self.send(Some("turn"), Some(event.seq), &turn).await
             }

@@ -14,7 +14,9 @@ use accounts::domain::Plan;
 use engine::dialogue::facts::format_gb;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(get_demo_page)).route("/widget.js", web::get().to(get_widget_js));
+    cfg.route("/", web::get().to(get_demo_page))
+        .route("/widget.js", web::get().to(get_widget_js))
+        .route("/demo/sms", web::get().to(get_demo_sms));
 }
 
 /// How long browsers may use `widget.js` before revalidating it (by its ETag).
@@ -68,6 +70,7 @@ pub async fn get_widget_js(request: HttpRequest) -> HttpResponse {
     responses((status = 200, description = "the demo page", content_type = "text/html", body = String))
 )]
 pub async fn get_demo_page(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.limits.request(&request)?;
     let settings = &state.settings;
     let public_url = if settings.server.public_url.trim().is_empty() {
         let info = request.connection_info();
@@ -101,6 +104,48 @@ pub async fn get_demo_page(request: HttpRequest, state: web::Data<AppState>) -> 
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
             "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+        ))
+        .body(html))
+}
+
+/// The demo's outbox: every text message the demo would have sent (verification codes), newest
+/// first. Only without an SMS gateway (`[sms] url` empty); with one, there is no such page.
+#[utoipa::path(
+    get,
+    path = "/demo/sms",
+    tag = "widget",
+    responses(
+        (status = 200, description = "the demo's text messages (HTML)", content_type = "text/html", body = String),
+        (status = 404, description = "an SMS gateway is configured", body = super::error::ErrorBody),
+        (status = 429, description = "too many requests from this address", body = super::error::ErrorBody),
+    )
+)]
+pub async fn get_demo_sms(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.limits.request(&request)?;
+    let settings = &state.settings;
+    if !settings.sms.url.trim().is_empty() {
+        return Err(ApiError::not_found("texts go to the operator's SMS gateway"));
+    }
+    let outbox = engine::identity::Outbox::in_data_dir(&settings.data_dir);
+    let texts = outbox
+        .read()
+        .into_iter()
+        .rev()
+        .map(|text| ::web::widget::SmsRow {
+            to: text.to,
+            text: text.text,
+            at: text.at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        })
+        .collect();
+    let page = ::web::widget::DemoSmsPage { operator_name: settings.dialogue.operator_name.clone(), texts };
+    let html = page.render_html().map_err(|error| ApiError::internal("rendering the outbox page failed", &error))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
         ))
         .body(html))
 }

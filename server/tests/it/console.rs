@@ -143,6 +143,7 @@ fn act(app: &TestApp, session: &Session, path: &str, body: &Value) -> (u16, Valu
 fn transferred_conversation(app: &TestApp) -> String {
     let id = app.new_conversation();
     app.say(&id, "My data ran out, my number is 555-010-2005");
+    app.prove(&id, "555-010-2005");
     let turn = app.say(&id, "I want to talk to a human agent");
     assert_eq!(turn["handoff"], true, "{turn}");
     id
@@ -160,6 +161,8 @@ fn body_for(path: &str) -> Value {
         json!({"minutes": 30})
     } else if path.ends_with("/assign") {
         json!({"agent": "alice"})
+    } else if path.ends_with("/verify") || path.ends_with("/unlock") {
+        json!({"reason": "called the customer back on the number on file"})
     } else if path.ends_with("/actions/preview") {
         json!({"name": "enable_roaming", "args": {"customer_id": "C2004", "line_id": "L2005"}})
     } else if path.ends_with("/actions") {
@@ -735,4 +738,68 @@ fn agents_add_reads_the_password_from_standard_input() {
     let console = Console::open(&db, &Settings::for_data_dir(data_dir.path()).console).unwrap();
     let sam = console.agents().verify("sam", "a good password").unwrap().unwrap();
     assert_eq!(sam.role, Role::Supervisor);
+}
+
+#[test]
+fn an_agent_verifies_out_of_band_and_unlocks_with_a_reason_audited() {
+    let app = app();
+    let alice = sign_in(app, "alice");
+    // Lucas (C2002, line 555-010-2003) types wrong codes, in new conversations, until locked.
+    let number = "555-010-2003";
+    let (id, locked) = 'locking: loop {
+        let id = app.new_conversation();
+        app.say(&id, &format!("my number is {number}, how much do I owe?"));
+        for _ in 0..3 {
+            let code = app.latest_code(number).unwrap();
+            let turn = app.say(&id, if code == "000000" { "111111" } else { "000000" });
+            if turn["reply"].as_str().unwrap().contains("paused") {
+                break 'locking (id, turn);
+            }
+        }
+    };
+    let customer_id = app.state.conversations.get(&id).unwrap().customer_id.expect("claimed");
+    assert_eq!(locked["pending_action"]["name"], "transfer_to_human_agents");
+    let panel = get(app, &format!("/console/api/conversations/{id}/panel"), Some(&alice)).text().unwrap();
+    assert!(panel.contains("verification locked") && panel.contains("data-identity=\"unlock\""), "{panel}");
+
+    // A reason is required; then the lockout goes, audited under the agent.
+    let unlock = format!("/console/api/conversations/{id}/unlock");
+    for reason in ["", "   ", &"x".repeat(501)] {
+        let (status, body) = act(app, &alice, &unlock, &json!({"reason": reason}));
+        assert!(matches!(status, 413 | 422), "{reason:?}: {status} {body}");
+    }
+    let (status, body) = act(app, &alice, &unlock, &json!({"reason": "called her back on the number on file"}));
+    assert_eq!(status, 200, "{body}");
+    let engine = app.state.readiness.engine().unwrap().clone();
+    assert!(!engine.identity().is_locked(&customer_id).unwrap());
+    let audit = engine
+        .registry()
+        .store()
+        .audit_for_customer(&accounts::CustomerId::parse(customer_id.clone()).unwrap())
+        .unwrap();
+    let entry = audit.iter().find(|entry| entry.action == "unlock_verification").expect("the unlock is audited");
+    assert_eq!(entry.actor, Actor::agent("alice"));
+    assert_eq!(entry.args["reason"], "called her back on the number on file");
+
+    // Out of band: the agent verifies the claimed customer.
+    let other = app.new_conversation();
+    app.say(&other, &format!("my number is {number}, how much do I owe?"));
+    let (status, body) = act(
+        app,
+        &alice,
+        &format!("/console/api/conversations/{other}/verify"),
+        &json!({"reason": "answered her security questions on the phone"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, view) = app.get(&format!("/api/v1/conversations/{other}"));
+    assert_eq!(view["assurance"], "verified", "{view}");
+    let audit =
+        engine.registry().store().audit_for_customer(&accounts::CustomerId::parse(customer_id).unwrap()).unwrap();
+    assert!(audit.iter().any(|entry| entry.action == "verify_customer" && entry.actor == Actor::agent("alice")));
+    // Without a claim there is nobody to verify.
+    let nobody = app.new_conversation();
+    app.say(&nobody, "hello");
+    let (status, body) =
+        act(app, &alice, &format!("/console/api/conversations/{nobody}/verify"), &json!({"reason": "x"}));
+    assert_eq!(status, 422, "{body}");
 }

@@ -40,6 +40,8 @@ fn refuel_asks_confirms_with_the_price_and_runs_once() {
     assert_eq!(turn["intent"]["name"], "refuel_data", "{turn}");
     assert_eq!(turn["awaiting"], "phone_number");
     let turn = app.say(&id, "it's 555-010-2005");
+    assert_eq!(turn["awaiting"], "verification_code", "proof before anything about the account: {turn}");
+    let turn = app.prove(&id, "555-010-2005");
     assert_eq!(turn["awaiting"], "data_gb", "{turn}");
     let turn = app.say(&id, "2 GB please");
     assert_eq!(turn["awaiting"], "confirmation", "{turn}");
@@ -62,7 +64,8 @@ fn declining_changes_nothing_and_says_so() {
     let app = shared();
     let id = app.new_conversation();
     app.say(&id, "please turn on roaming, I'm going to Spain");
-    let turn = app.say(&id, "555-010-2006");
+    app.say(&id, "555-010-2006");
+    let turn = app.prove(&id, "555-010-2006");
     assert_eq!(turn["pending_action"]["name"], "enable_roaming", "{turn}");
     let turn = app.say(&id, "no, don't");
     assert_no_change(&turn);
@@ -76,7 +79,8 @@ fn a_contract_that_ended_blocks_resuming() {
     let app = shared();
     let id = app.new_conversation();
     app.say(&id, "my line is suspended, please reactivate it");
-    let turn = app.say(&id, "555-010-2004");
+    app.say(&id, "555-010-2004");
+    let turn = app.prove(&id, "555-010-2004");
     assert_no_change(&turn);
     assert!(turn["reply"].as_str().unwrap().contains("contract"), "{turn}");
     assert_eq!(read(app, "lines.L2004.status"), Some(Value::String("Suspended".into())));
@@ -136,7 +140,8 @@ fn a_question_in_the_middle_of_a_flow_is_answered_and_the_flow_resumes() {
     let app = shared();
     let id = app.new_conversation();
     app.say(&id, "I want to change my plan");
-    let turn = app.say(&id, "555-010-2001");
+    app.say(&id, "555-010-2001");
+    let turn = app.prove(&id, "555-010-2001");
     assert_eq!(turn["awaiting"], "plan", "{turn}");
     let turn = app.say(&id, "what's the difference between the Premium Plan and Unlimited Plus?");
     assert_eq!(turn["awaiting"], "plan", "{turn}");
@@ -154,6 +159,7 @@ fn a_flow_survives_a_restart_mid_confirmation() {
     let id = app.new_conversation();
     app.say(&id, "add data to my line");
     app.say(&id, "555-010-2005");
+    app.prove(&id, "555-010-2005");
     let turn = app.say(&id, "1 gb");
     assert_eq!(turn["awaiting"], "confirmation", "{turn}");
     app.state.conversations.flush().unwrap();

@@ -10,6 +10,7 @@ mod cli;
 mod console;
 mod console_browser;
 mod dialogue;
+mod identity;
 mod rest;
 mod scenarios;
 mod support;

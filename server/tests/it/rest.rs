@@ -131,6 +131,9 @@ fn turns_offer_choices_for_confirmations_and_plans() {
     let turn = app.say(&id, "I'd like to change my plan");
     assert_eq!(turn["awaiting"], "phone_number", "{turn}");
     let turn = app.say(&id, "555-010-2005");
+    assert_eq!(turn["awaiting"], "verification_code", "{turn}");
+    assert!(turn["choices"].as_array().unwrap().is_empty(), "no account data in choices before proof: {turn}");
+    let turn = app.prove(&id, "555-010-2005");
     assert_eq!(turn["awaiting"], "plan", "{turn}");
     let labels: Vec<&str> = turn["choices"].as_array().unwrap().iter().map(|c| c["label"].as_str().unwrap()).collect();
     assert!(labels.contains(&"Premium Plan"), "{turn}");
@@ -155,8 +158,11 @@ fn turns_offer_choices_for_confirmations_and_plans() {
     let _ = app.say(&id, "no");
 }
 
-fn sign(customer_id: &str) -> String {
-    server::channels::identity::sign_customer_id(&Secret::new(WIDGET_SECRET), customer_id)
+/// A signed identity of `customer_id` valid for `minutes` (negative: already expired).
+fn signed(customer_id: &str, minutes: i64) -> Value {
+    let expires = server::channels::identity::unix_now().saturating_add_signed(minutes * 60);
+    let hash = server::channels::identity::sign_identity(&Secret::new(WIDGET_SECRET), customer_id, expires);
+    json!({"customer_id": customer_id, "customer_expires": expires, "customer_hash": hash})
 }
 
 fn customer_events(app: &TestApp, id: &str) -> Vec<EventKind> {
@@ -174,7 +180,7 @@ fn customer_events(app: &TestApp, id: &str) -> Vec<EventKind> {
 fn a_signed_host_page_identity_verifies_and_a_wrong_hash_is_ignored() {
     let app = app();
     let create = |body: Value| app.post_json("/api/v1/conversations", &body);
-    let (status, body) = create(json!({"channel": "web", "customer_id": "C2004", "customer_hash": sign("C2004")}));
+    let (status, body) = create(signed("C2004", 30));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["customer_verified"], true);
     let id = body["id"].as_str().unwrap();
@@ -190,20 +196,31 @@ fn a_signed_host_page_identity_verifies_and_a_wrong_hash_is_ignored() {
     let turn = app.say(id, "How much data have I used?");
     assert_ne!(turn["awaiting"], "phone_number", "{turn}");
 
-    for (customer_id, hash) in [
-        ("C2004", sign("C2005")),
-        ("C2005", sign("C2004")),
-        ("C2004", "0".repeat(64)),
-        ("C2004", "not hex".to_string()),
-        ("C2004", String::new()),
-        ("C9999", sign("C9999")),
-        ("'; drop table", sign("'; drop table")),
+    let with = |mut body: Value, field: &str, value: Value| {
+        body[field] = value;
+        body
+    };
+    let good = signed("C2004", 30);
+    for body in [
+        with(good.clone(), "customer_id", json!("C2005")),
+        with(signed("C2004", 30), "customer_hash", signed("C2005", 30)["customer_hash"].clone()),
+        with(good.clone(), "customer_hash", json!("0".repeat(64))),
+        with(good.clone(), "customer_hash", json!("not hex")),
+        with(good.clone(), "customer_hash", json!("")),
+        with(good.clone(), "customer_expires", json!(good["customer_expires"].as_u64().unwrap() + 3600)),
+        with(good.clone(), "customer_expires", Value::Null),
+        signed("C2004", -1),
+        signed("C2004", 48 * 60),
+        signed("C9999", 30),
+        signed("'; drop table", 30),
     ] {
-        let (status, body) = create(json!({"customer_id": customer_id, "customer_hash": hash}));
-        assert_eq!(status, 200, "a wrong identity is ignored, not an error: {body}");
-        assert_eq!(body["customer_verified"], false, "{customer_id} {hash}");
-        assert!(customer_events(app, body["id"].as_str().unwrap()).is_empty());
+        let (status, response) = create(body.clone());
+        assert_eq!(status, 200, "a wrong identity is ignored, not an error: {response}");
+        assert_eq!(response["customer_verified"], false, "{body}");
+        assert!(customer_events(app, response["id"].as_str().unwrap()).is_empty());
     }
+    let (status, body) = create(json!({"customer_id": "C2004", "customer_expires": "tomorrow", "customer_hash": "x"}));
+    assert_eq!(status, 400, "an expiry that is not unix seconds is bad input: {body}");
     let (status, body) = create(json!({"customer_id": "C2004"}));
     assert_eq!((status, body["customer_verified"].as_bool()), (200, Some(false)));
 }

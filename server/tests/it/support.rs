@@ -21,7 +21,15 @@ impl TestApp {
     /// Starts a server with default settings on a temporary data dir and waits until it is ready.
     pub fn spawn() -> TestApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut app = Self::spawn_with(Settings::for_data_dir(data_dir.path()));
+        let mut settings = Settings::for_data_dir(data_dir.path());
+        // Many tests share this server from one address; the limits have tests of their own.
+        settings.limits = server::config::LimitSettings {
+            requests_per_ip_per_minute: 0,
+            messages_per_conversation_per_minute: 0,
+            conversations_per_ip_per_hour: 0,
+            ..Default::default()
+        };
+        let mut app = Self::spawn_with(settings);
         app._data_dir = Some(data_dir);
         app
     }
@@ -113,6 +121,25 @@ impl TestApp {
         );
         assert_eq!(status, 200, "{text}: {body}");
         body
+    }
+
+    /// The texts the server sent so far (its demo outbox), oldest first.
+    pub fn texts(&self) -> Vec<engine::identity::sms::OutboxSms> {
+        engine::identity::Outbox::in_data_dir(&self.state.settings.data_dir).read()
+    }
+
+    /// The newest verification code texted to `number`.
+    pub fn latest_code(&self, number: &str) -> Option<String> {
+        let key = accounts::ids::phone_key(number);
+        self.texts().into_iter().rev().filter(|text| accounts::ids::phone_key(&text.to) == key).find_map(|text| {
+            text.text.split(|c: char| !c.is_ascii_digit()).find(|digits| digits.len() == 6).map(str::to_string)
+        })
+    }
+
+    /// Types the newest code texted to `number` into the conversation; returns the turn.
+    pub fn prove(&self, conversation_id: &str, number: &str) -> Value {
+        let code = self.latest_code(number).unwrap_or_else(|| panic!("no code was texted to {number}"));
+        self.say(conversation_id, &code)
     }
 
     pub fn stop(mut self) {

@@ -359,7 +359,7 @@ impl Engine {
             .or_else(|| {
                 mentioned.iter().find(|phone| {
                     lines.iter().any(|line| line.phone_number.is(phone))
-                        && !claim_number.as_deref().is_some_and(|claim| phone_key(claim) == phone_key(phone))
+                        && claim_number.as_deref().is_none_or(|claim| phone_key(claim) != phone_key(phone))
                 })
             })
             .cloned()

@@ -79,22 +79,7 @@ impl Engine {
     ) -> Result<(Turn, StageTimes), EngineError> {
         let started = Instant::now();
         let header = self.conversations.get(conversation_id)?;
-        let events = self.conversations.events(conversation_id)?;
-        let mut work = Work {
-            conversation_id,
-            channel: header.channel,
-            state: State::replay(&events),
-            parts: Vec::new(),
-            awaiting: None,
-            pending_action: None,
-            actions: Vec::new(),
-            sources: Vec::new(),
-            handoff: false,
-            extra: BTreeMap::new(),
-            intent: None,
-            sink,
-            times: StageTimes::default(),
-        };
+        let mut work = self.work(conversation_id, header.channel, sink)?;
         self.identity_at_turn_start(&mut work, header.external_id.as_deref())?;
         self.log(&mut work, vec![EventKind::MessageIn { text: text.as_str().to_string() }])?;
         work.state.last_message_at = Some(self.identity.clock.now());
@@ -127,6 +112,47 @@ impl Engine {
             "turn"
         );
         Ok((turn, work.times))
+    }
+
+    /// A turn in progress on the conversation's state, replayed from its log.
+    fn work<'a>(
+        &self,
+        conversation_id: &'a str,
+        channel: Channel,
+        sink: &'a dyn TokenSink,
+    ) -> Result<Work<'a>, EngineError> {
+        let events = self.conversations.events(conversation_id)?;
+        Ok(Work {
+            conversation_id,
+            channel,
+            state: State::replay(&events),
+            parts: Vec::new(),
+            awaiting: None,
+            pending_action: None,
+            actions: Vec::new(),
+            sources: Vec::new(),
+            handoff: false,
+            extra: BTreeMap::new(),
+            intent: None,
+            sink,
+            times: StageTimes::default(),
+        })
+    }
+
+    /// The customer's phone proved its number on the mobile network (CAMARA Number
+    /// Verification; `access_token` is the three-legged token the server obtained for it): the
+    /// claimed customer is verified when that number is on their account, and the request they
+    /// were making goes on. The reply is logged like any turn, so every channel shows it.
+    pub fn verify_by_network(
+        &self,
+        conversation_id: &str,
+        access_token: &str,
+        sink: &dyn TokenSink,
+    ) -> Result<Turn, EngineError> {
+        let header = self.conversations.get(conversation_id)?;
+        let mut work = self.work(conversation_id, header.channel, sink)?;
+        self.network_proof(&mut work, access_token)?;
+        self.finish(&mut work)
     }
 
     pub(super) fn handle(&self, work: &mut Work<'_>, u: &Understanding) -> Result<(), EngineError> {

@@ -81,18 +81,7 @@ impl Engine {
                 "verification_failed",
             );
         }
-        let on_account = |number: &str| {
-            let own_line = customer
-                .line_ids
-                .iter()
-                .filter_map(|id| self.registry.store().line(id).ok().flatten())
-                .any(|line| line.phone_number.is(number));
-            own_line || customer.phone_number.is(number)
-        };
-        let to = match number.filter(|number| on_account(number)) {
-            Some(number) => number.to_string(),
-            None => customer.phone_number.as_str().to_string(),
-        };
+        let to = self.proof_number(&customer, number);
         if !self.sim_is_safe(work, customer_id, &to)? {
             return Ok(());
         }
@@ -130,6 +119,66 @@ impl Engine {
         self.say(work, "code_sent")?;
         work.awaiting = Some(VERIFICATION_CODE.into());
         Ok(())
+    }
+
+    /// The number a proof goes to: `number` when it is one of the customer's lines or their
+    /// contact number, else the contact number on file.
+    fn proof_number(&self, customer: &accounts::domain::Customer, number: Option<&str>) -> String {
+        let on_account = |number: &str| {
+            let own_line = customer
+                .line_ids
+                .iter()
+                .filter_map(|id| self.registry.store().line(id).ok().flatten())
+                .any(|line| line.phone_number.is(number));
+            own_line || customer.phone_number.is(number)
+        };
+        match number.filter(|number| on_account(number)) {
+            Some(number) => number.to_string(),
+            None => customer.phone_number.as_str().to_string(),
+        }
+    }
+
+    /// CAMARA Number Verification: whether the phone that holds `access_token` is the number the
+    /// claim's proof would go to; verified when it is.
+    pub(super) fn network_proof(&self, work: &mut Work<'_>, access_token: &str) -> Result<(), EngineError> {
+        let Some(bound) = work.state.customer.clone() else {
+            self.say(work, "network_no_claim")?;
+            return Ok(());
+        };
+        if bound.verified {
+            self.say(work, "verified")?;
+            return Ok(());
+        }
+        let customer = CustomerId::parse(bound.customer_id.clone())
+            .ok()
+            .and_then(|id| self.registry.store().customer(&id).ok().flatten())
+            .ok_or_else(|| anyhow::anyhow!("claimed customer {} is not in the store", bound.customer_id))?;
+        let claim_number = work.state.global(super::identity::CLAIM_NUMBER).map(str::to_string);
+        let number = self.proof_number(&customer, claim_number.as_deref());
+        let e164 = self.identity.settings.e164(&number).unwrap_or_default();
+        let answer = match &self.identity.network {
+            Some(network) => network.number_verified(access_token, &e164),
+            None => Err(crate::identity::NetworkError::Unreachable("no network APIs configured".into())),
+        };
+        match answer {
+            Ok(true) => self.verified(work, &bound.customer_id, Proof::NetworkNumberVerification),
+            Ok(false) => {
+                if self.failed_proof(work, &bound.customer_id, "the phone's number is not the one on file")? {
+                    return Ok(());
+                }
+                self.say(work, "network_not_verified")?;
+                work.awaiting = Some(VERIFICATION_CODE.into());
+                Ok(())
+            }
+            Err(error) => {
+                tracing::warn!(%error, "number verification failed");
+                let reason = "the network API did not answer".to_string();
+                self.log(work, vec![EventKind::ProofFailed { customer_id: Some(bound.customer_id), reason }])?;
+                self.say(work, "network_not_verified")?;
+                work.awaiting = Some(VERIFICATION_CODE.into());
+                Ok(())
+            }
+        }
     }
 
     /// A claim that matches no account gets the same answer as one that does, and the same
@@ -172,15 +221,27 @@ impl Engine {
         let pending = self.identity.codes.pending(work.conversation_id).map_err(anyhow::Error::from)?;
         let claimed = pending.as_ref().map(|code| code.customer_id.clone()).unwrap_or_default();
         let typed_something = u.text.chars().any(|c| c.is_ascii_digit());
-        if !typed_something && (u.dont_know || u.yes_no == Some(false)) {
-            // "I don't have that phone": the claim cannot be proven here; try another way.
-            return self.withdraw_claim(work, &claimed);
-        }
-        if !typed_something && u.question && !u.gibberish {
-            self.answer_from_knowledge(work, u)?;
-            self.say(work, "ask_verification_code")?;
-            work.awaiting = Some(VERIFICATION_CODE.into());
-            return Ok(());
+        if !typed_something {
+            if u.dont_know || u.yes_no == Some(false) {
+                // "I don't have that phone": the claim cannot be proven here; try another way.
+                return self.withdraw_claim(work, &claimed);
+            }
+            if u.cancel {
+                return self.cancel_all(work);
+            }
+            let new_request = u
+                .confident_intent()
+                .filter(|intent| self.book.flow_for_intent(intent).is_some() || *intent == "human_agent");
+            if new_request.is_some() && !u.question {
+                // "Let me talk to a person" instead of a code: that request goes ahead.
+                return self.on_free_message(work, u);
+            }
+            if u.question && !u.gibberish {
+                self.answer_from_knowledge(work, u)?;
+                self.say(work, "ask_verification_code")?;
+                work.awaiting = Some(VERIFICATION_CODE.into());
+                return Ok(());
+            }
         }
         let now = self.identity.clock.now();
         let check = self.identity.codes.check(work.conversation_id, &u.text, now).map_err(anyhow::Error::from)?;

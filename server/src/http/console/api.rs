@@ -211,6 +211,47 @@ pub(super) async fn post_note(
     .await
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReasonBody {
+    reason: String,
+}
+
+/// The agent verifies the conversation's customer out of band (a reason is required; audited).
+pub(super) async fn post_verify(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Reply {
+    let _ = signed_in_with_csrf(&request, &state, None)?;
+    let reason = parse_json::<ReasonBody>(&body)?.reason;
+    let engine = engine(&state).ok_or(Error::NotReady)?;
+    desk_change(request, state, path.into_inner(), move |state, signed_in, id| {
+        signed_in.console.desk(&state.conversations).verify_customer(id, &signed_in.agent, &reason, &engine)?;
+        Ok(json!({}))
+    })
+    .await
+}
+
+/// The agent lifts the lockout of the customer's self-service verification (reason required;
+/// audited).
+pub(super) async fn post_unlock(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Reply {
+    let _ = signed_in_with_csrf(&request, &state, None)?;
+    let reason = parse_json::<ReasonBody>(&body)?.reason;
+    let engine = engine(&state).ok_or(Error::NotReady)?;
+    desk_change(request, state, path.into_inner(), move |state, signed_in, id| {
+        signed_in.console.desk(&state.conversations).unlock_verification(id, &signed_in.agent, &reason, &engine)?;
+        Ok(json!({}))
+    })
+    .await
+}
+
 pub(super) async fn post_close(request: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> Reply {
     let _ = signed_in_with_csrf(&request, &state, None)?;
     let engine = engine(&state).ok_or(Error::NotReady)?;

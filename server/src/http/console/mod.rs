@@ -86,6 +86,8 @@ pub const PROTECTED_ROUTES: &[(&str, &str)] = &[
     ("POST", "/console/api/conversations/{id}/hand-back"),
     ("POST", "/console/api/conversations/{id}/messages"),
     ("POST", "/console/api/conversations/{id}/notes"),
+    ("POST", "/console/api/conversations/{id}/verify"),
+    ("POST", "/console/api/conversations/{id}/unlock"),
     ("POST", "/console/api/conversations/{id}/close"),
     ("POST", "/console/api/conversations/{id}/snooze"),
     ("POST", "/console/api/conversations/{id}/assign"),
@@ -101,7 +103,7 @@ mod views;
 use api::{
     get_canned, get_conversation, get_knowledge, get_numbers, get_panel, get_queue, get_reports, get_suggestions,
     get_summary, post_action, post_action_preview, post_assign, post_close, post_hand_back, post_message, post_note,
-    post_snooze, post_take_over,
+    post_snooze, post_take_over, post_unlock, post_verify,
 };
 use live::{get_conversation_stream, get_queue_stream};
 use sign_in::{get_console_css, get_console_js, get_login, post_login, post_logout};
@@ -141,6 +143,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/console/api/conversations/{id}/hand-back", web::post().to(post_hand_back))
         .route("/console/api/conversations/{id}/messages", web::post().to(post_message))
         .route("/console/api/conversations/{id}/notes", web::post().to(post_note))
+        .route("/console/api/conversations/{id}/verify", web::post().to(post_verify))
+        .route("/console/api/conversations/{id}/unlock", web::post().to(post_unlock))
         .route("/console/api/conversations/{id}/close", web::post().to(post_close))
         .route("/console/api/conversations/{id}/snooze", web::post().to(post_snooze))
         .route("/console/api/conversations/{id}/assign", web::post().to(post_assign))

@@ -79,7 +79,8 @@ pub(super) fn panel(
     let Some(engine) = engine(state) else {
         return Ok((None, "The account system is still loading.".into()));
     };
-    let panel = view::customer_panel(engine.registry().store(), customer_id, view::verification(events))?;
+    let locked = engine.identity().is_locked(customer_id)?;
+    let panel = view::customer_panel(engine.registry().store(), customer_id, view::verification(events), locked)?;
     match panel {
         Some(panel) => Ok((Some(panel), String::new())),
         None => Ok((None, format!("No customer {customer_id} in the account system."))),
