@@ -300,7 +300,9 @@ pub async fn post_conversation(
             ApiError::bad_request("bad_channel", format!("unknown channel {raw:?}; use \"web\" or \"api\""))
         })?,
     };
-    // A signed identity is checked before anything is stored; a wrong one is logged and ignored.
+    // A signed identity is checked before anything is stored; a wrong one is ignored, and
+    // logged in the conversation (as a failed proof naming no customer) and at warn level.
+    let mut refused_identity = None;
     let signed_customer = match (&body.customer_id, &body.customer_hash) {
         (Some(customer_id), Some(hash)) => {
             let customer_id = customer_id.trim().to_string();
@@ -309,14 +311,15 @@ pub async fn post_conversation(
             match identity::verify_signed_identity(secret, &customer_id, body.customer_expires, hash, now) {
                 Ok(()) => Some(customer_id),
                 Err(error) => {
-                    let shown: String = customer_id.chars().take(40).collect();
-                    tracing::warn!(customer_id = %shown, %error, "signed host-page identity refused");
+                    tracing::warn!(%error, "signed host-page identity refused");
+                    refused_identity = Some(format!("signed host-page identity refused: {error}"));
                     None
                 }
             }
         }
         (Some(_), None) | (None, Some(_)) => {
             tracing::warn!("host-page identity without both customer id and hash ignored");
+            refused_identity = Some("signed host-page identity refused: no hash or no customer id".into());
             None
         }
         (None, None) => None,
@@ -328,6 +331,9 @@ pub async fn post_conversation(
     let conversations = state.conversations.clone();
     let (conversation, customer_verified) = web::block(move || -> Result<(Conversation, bool), ApiError> {
         let conversation = conversations.create(channel, None)?;
+        if let Some(reason) = refused_identity {
+            conversations.append(&conversation.id, vec![EventKind::ProofFailed { customer_id: None, reason }])?;
+        }
         let mut verified = false;
         if let (Some(customer_id), Some(engine)) = (signed_customer, engine) {
             let known = accounts::CustomerId::parse(customer_id.clone())

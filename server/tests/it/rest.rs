@@ -217,7 +217,12 @@ fn a_signed_host_page_identity_verifies_and_a_wrong_hash_is_ignored() {
         let (status, response) = create(body.clone());
         assert_eq!(status, 200, "a wrong identity is ignored, not an error: {response}");
         assert_eq!(response["customer_verified"], false, "{body}");
-        assert!(customer_events(app, response["id"].as_str().unwrap()).is_empty());
+        let id = response["id"].as_str().unwrap();
+        assert!(customer_events(app, id).is_empty());
+        let logged = app.state.conversations.events(id).unwrap().into_iter().any(|event| {
+            matches!(event.kind, EventKind::ProofFailed { ref reason, .. } if reason.contains("signed host-page identity"))
+        });
+        assert!(logged, "the refusal is an event in the conversation's log: {body}");
     }
     let (status, body) = create(json!({"customer_id": "C2004", "customer_expires": "tomorrow", "customer_hash": "x"}));
     assert_eq!(status, 400, "an expiry that is not unix seconds is bad input: {body}");
