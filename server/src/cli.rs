@@ -131,6 +131,13 @@ pub enum EvalCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Asks every question of an answer file (JSON Lines) and judges the replies.
+    Answers {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -58,6 +58,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             commands::knowledge::eval_retrieval(&settings, &qa, json, compare)
         }
         Command::Eval(EvalCommand::Scenarios { dirs, json }) => commands::scenarios::run(&settings, &dirs, json),
+        Command::Eval(EvalCommand::Answers { file, json }) => commands::answers::run(&settings, &file, json),
         Command::Chat => commands::chat::run(&settings),
         Command::Bench(BenchCommand::Embed { sentences, batch, json }) => {
             commands::bench::embed(&settings, &sentences, batch, json)

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod agents;
+pub mod answers;
 pub mod bench;
 pub mod chat;
 pub mod intents;

@@ -235,17 +235,30 @@ impl EngineAssistant {
     ) -> anyhow::Result<Engine> {
         let data = AccountsData::from_file(accounts_file)?;
         let today = business_date(scenario, &data)?;
-        let store = AccountStore::temporary_with(&data)?;
-        let registry =
-            Arc::new(ActionRegistry::new(store, RegistryOptions { today: Some(today), ..RegistryOptions::default() })?);
-        let db = sled::Config::new().temporary(true).open().context("opening a temporary conversation store")?;
-        let conversations = ConversationStore::open(&db)?;
         let network: Option<Arc<dyn NetworkApi>> = (!scenario.identity.sim_swaps.is_empty()).then(|| {
             Arc::new(ScenarioNetwork {
                 sim_swaps: scenario.identity.sim_swaps.clone(),
                 max_age_hours: self.settings.camara.sim_swap_max_age_hours,
             }) as Arc<dyn NetworkApi>
         });
+        self.engine_over(&data, today, dir, clock, network)
+    }
+
+    /// An engine over a fresh temporary copy of `data`, with its own conversations, outbox
+    /// (under `dir`) and clock.
+    pub fn engine_over(
+        &self,
+        data: &AccountsData,
+        today: NaiveDate,
+        dir: &Path,
+        clock: Arc<OffsetClock>,
+        network: Option<Arc<dyn NetworkApi>>,
+    ) -> anyhow::Result<Engine> {
+        let store = AccountStore::temporary_with(data)?;
+        let registry =
+            Arc::new(ActionRegistry::new(store, RegistryOptions { today: Some(today), ..RegistryOptions::default() })?);
+        let db = sled::Config::new().temporary(true).open().context("opening a temporary conversation store")?;
+        let conversations = ConversationStore::open(&db)?;
         let identity = Identity::open(
             &db,
             self.settings.identity.clone(),

@@ -1,0 +1,76 @@
+//! `switchboard eval answers FILE [--json]`: asks every question of an answer file
+//! (`evals::answers`) in a fresh conversation of the real engine over the demo accounts, and
+//! judges the replies: every expected fact stated, no wrong one.
+//!
+//! As in `eval scenarios`, knowledge answers are extractive or computed unless a chat model is
+//! configured explicitly (`models.chat_gguf`): generated sentences are used only where the
+//! guardrail passes them, so this measures what every answer can fall back to.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use engine::conversations::Channel;
+use engine::dialogue::{CustomerText, NoTokens};
+use engine::identity::OffsetClock;
+use evals::answers::{AnswerScores, judge};
+
+use super::scenarios::EngineAssistant;
+use crate::BadInput;
+use crate::config::Settings;
+
+pub fn run(settings: &Settings, file: &Path, json: bool) -> anyhow::Result<()> {
+    let items = evals::answers::load(file).map_err(|error| BadInput(error.to_string()))?;
+    let loading = Instant::now();
+    let assistant = EngineAssistant::load(settings)?;
+    eprintln!("loaded in {:.1} s; asking {} questions", loading.elapsed().as_secs_f64(), items.len());
+    let data = accounts::AccountsData::from_toml_str(prompts::DEMO_ACCOUNTS)?;
+    let today = chrono::Local::now().date_naive();
+    let dir = tempfile::tempdir()?;
+    let engine = assistant.engine_over(&data, today, dir.path(), Arc::new(OffsetClock::default()), None)?;
+    let mut scores = AnswerScores::default();
+    let started = Instant::now();
+    for item in &items {
+        let conversation = engine.conversations().create(Channel::Api, None)?;
+        let text =
+            CustomerText::parse(item.question.clone()).map_err(|error| BadInput(format!("{}: {error}", item.id)))?;
+        let (turn, _) = engine.respond(&conversation.id, &text, &NoTokens)?;
+        let judgement = judge(item, &turn.reply);
+        scores.add(&item.kind, judgement.passed);
+        if !judgement.passed {
+            let mut why = Vec::new();
+            if !judgement.missing.is_empty() {
+                why.push(format!("missing {}", judgement.missing.join(", ")));
+            }
+            if !judgement.wrong.is_empty() {
+                why.push(format!("wrong {}", judgement.wrong.join(", ")));
+            }
+            let line = format!(
+                "FAIL {} [{}] {}\n     Q: {}\n     A: {}",
+                item.id,
+                item.kind,
+                why.join("; "),
+                item.question,
+                turn.reply
+            );
+            if json { eprintln!("{line}") } else { println!("{line}") }
+        }
+    }
+    let summary = format!(
+        "{} of {} answered right ({:.1}%) in {:.1} s",
+        scores.passed,
+        scores.n,
+        scores.accuracy() * 100.0,
+        started.elapsed().as_secs_f64()
+    );
+    if json {
+        eprintln!("{summary}");
+        println!("{}", scores.to_json());
+    } else {
+        for (kind, (n, passed)) in &scores.by_kind {
+            println!("{kind:>16}: {passed} of {n}");
+        }
+        println!("{summary}");
+    }
+    Ok(())
+}
