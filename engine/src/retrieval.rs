@@ -68,6 +68,14 @@ pub fn configured_dirs(settings: &KnowledgeSettings, data_dir: &Path) -> anyhow:
         .collect()
 }
 
+/// The structured facts of the configured knowledge folders (`catalogue.toml` at a folder's
+/// root; the demo pack has one), validated; `None` when no folder has one.
+pub fn catalogue(settings: &KnowledgeSettings, data_dir: &Path) -> anyhow::Result<Option<Arc<knowledge::Catalogue>>> {
+    let dirs = configured_dirs(settings, data_dir)?;
+    let catalogue = knowledge::Catalogue::find(&dirs).map_err(|error| BadInput(error.to_string()))?;
+    Ok(catalogue.map(Arc::new))
+}
+
 /// Opens the knowledge base under the data dir.
 pub fn open(
     settings: &KnowledgeSettings,

@@ -665,6 +665,9 @@ fn walk(root: &Path, dir: &Path, candidates: &mut Vec<Candidate>, report: &mut I
         if !(file_type.is_file() || (file_type.is_symlink() && path.is_file())) {
             continue;
         }
+        if dir == root && entry.file_name() == crate::catalogue::CATALOGUE_FILE {
+            continue; // the pack's structured facts: data for computed answers, not a document
+        }
         let Some(format) = Format::from_path(&path) else {
             report.ignored += 1;
             continue;

@@ -27,6 +27,9 @@
 //! stable (a hash of file, position and text). Unreadable or unparsable files are reported by
 //! name and skipped; a previously indexed version of such a file stays indexed.
 //!
+//! A pack may also hold structured facts in a `catalogue.toml` at its root ([`catalogue`]):
+//! plans, fees, roaming zones and terms as typed data, which ingestion leaves out.
+//!
 //! **Document types** (`doc_type`, used by filters): the `doc_type` (or `type`, `category`)
 //! key of a Markdown front matter or a top-level `doc_type` key of a JSON/TOML file; otherwise
 //! the first folder under the ingested folder (`packs/telco/billing/late-fees.md` ingested as
@@ -39,6 +42,7 @@
 //! from it when they disagree, e.g. after a crash. One process at a time opens a directory.
 
 mod cache;
+pub mod catalogue;
 mod chunk;
 mod config;
 pub mod demo_pack;
@@ -53,6 +57,7 @@ mod store;
 mod synonyms;
 mod vector;
 
+pub use catalogue::{CATALOGUE_FILE, Catalogue, CatalogueError};
 pub use config::{Backend, Filter, Hit, IngestReport, KnowledgeConfig, KnowledgeStats, SearchMode, SkippedFile};
 pub use embed::{EmbedError, Embedder, HashEmbedder};
 pub use error::{Error, Result};

@@ -541,7 +541,15 @@ mod tests {
             vectors.upsert(&[VectorEntry { chunk_id: "x", doc_type: "t", document: "d", vector: &v }]).unwrap();
             vectors.flush().unwrap();
         }
-        let db = sled::open(dir.path()).unwrap();
+        // sled's flusher thread can hold the file lock a moment after the handle is dropped.
+        let db = (0..100)
+            .find_map(|_| {
+                sled::open(dir.path()).ok().or_else(|| {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    None
+                })
+            })
+            .expect("the database stayed locked after its handle was dropped");
         let vectors = EmbeddedVectors::open(db.open_tree("v").unwrap(), 3).unwrap();
         let hits = vectors.search(&unit(&[0.0, 0.0, 1.0]), 1, Some(&Filter::doc_type("t"))).unwrap();
         assert_eq!(hits[0].0, "x");

@@ -107,6 +107,7 @@ pub fn load_engine(state: &AppState) -> anyhow::Result<Engine> {
     };
     readiness.set_stage("indexing knowledge");
     let knowledge = engine::retrieval::open_and_ingest(&settings.knowledge, &settings.data_dir, embedder.clone())?;
+    let catalogue = engine::retrieval::catalogue(&settings.knowledge, &settings.data_dir)?;
     readiness.set_stage("training the intent model");
     let intents = load_intents(settings, embedder.clone())?;
     let plans: Vec<inference::entities::PlanCatalogEntry> = registry
@@ -128,6 +129,7 @@ pub fn load_engine(state: &AppState) -> anyhow::Result<Engine> {
         replies: prompts::telco_replies()?,
         settings: settings.dialogue.clone(),
         identity: Arc::new(open_identity(&state.db, settings, Arc::new(engine::identity::SystemClock))?),
+        catalogue,
     })?)
 }
 

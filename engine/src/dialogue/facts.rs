@@ -124,7 +124,8 @@ pub const FACTS: &[&str] = &[
 /// Facts the engine sets during a turn (beside [`FACTS`]): a refusal's message, what the
 /// customer gave that was not found, a verification text's code and minutes; and
 /// `preview_<field>`, the fields of an action's dry run.
-pub const TURN_FACTS: &[&str] = &["refusal", "given_customer_id", "given_phone", "code", "code_minutes"];
+pub const TURN_FACTS: &[&str] =
+    &["refusal", "given_customer_id", "given_phone", "code", "code_minutes", "offered_task"];
 /// The prefix of the facts of an action's dry run (`preview_amount`).
 pub const PREVIEW_FACT_PREFIX: &str = "preview_";
 

@@ -5,6 +5,7 @@
 
 pub mod answer;
 pub mod assist;
+pub mod computed;
 pub mod device;
 mod engine;
 pub mod facts;
@@ -117,6 +118,8 @@ pub struct EngineParts {
     pub settings: DialogueSettings,
     /// Proofs of who the customer is, and their limits.
     pub identity: Arc<crate::identity::Identity>,
+    /// The knowledge pack's structured facts, for computed answers (none: documents only).
+    pub catalogue: Option<Arc<knowledge::Catalogue>>,
 }
 
 pub struct Engine {
@@ -133,6 +136,7 @@ pub struct Engine {
     settings: DialogueSettings,
     plan_names: Vec<String>,
     identity: Arc<crate::identity::Identity>,
+    catalogue: Option<Arc<knowledge::Catalogue>>,
     pub metrics: metrics::EngineMetrics,
 }
 
@@ -155,6 +159,7 @@ impl Engine {
             settings: parts.settings,
             plan_names,
             identity: parts.identity,
+            catalogue: parts.catalogue,
             metrics: metrics::EngineMetrics::default(),
         })
     }

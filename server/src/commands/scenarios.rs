@@ -126,6 +126,7 @@ pub struct EngineAssistant {
     encoder: Arc<inference::SentenceEmbedder>,
     chat: Option<Arc<dyn ChatBackend>>,
     knowledge: Arc<dyn Retrieve>,
+    catalogue: Option<Arc<knowledge::Catalogue>>,
     intents: Arc<dyn IntentPredictor>,
     book: prompts::FlowBook,
     replies: prompts::Replies,
@@ -198,8 +199,10 @@ impl EngineAssistant {
         };
         let knowledge = engine::retrieval::open_and_ingest(&settings.knowledge, &settings.data_dir, encoder.clone())?
             as Arc<dyn Retrieve>;
+        let catalogue = engine::retrieval::catalogue(&settings.knowledge, &settings.data_dir)?;
         let intents = crate::app::load_intents(&settings, encoder.clone())?;
         Ok(Self {
+            catalogue,
             book: prompts::telco_flows()?,
             replies: prompts::telco_replies()?,
             settings,
@@ -284,6 +287,7 @@ impl EngineAssistant {
             replies: self.replies.clone(),
             settings: self.settings.dialogue.clone(),
             identity: Arc::new(identity),
+            catalogue: self.catalogue.clone(),
         })?)
     }
 

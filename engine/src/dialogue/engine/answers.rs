@@ -1,11 +1,23 @@
 //! Knowledge answers: retrieval, then the answer composer (extractive first, generation only
 //! when the guardrail passes it), with the sources cited.
 
+use super::rules::{ABOUT_OWN_ACCOUNT, ASKS_QUESTION, ASKS_TO_ACT, HOW_TO, fault_intent};
 use super::understanding::Understanding;
 use super::{Work, ms};
+use crate::conversations::EventKind;
 use crate::dialogue::answer::Passage;
+use crate::dialogue::computed::{self, ComputedAnswer};
+use crate::dialogue::state::GLOBAL;
 use crate::dialogue::{Engine, EngineError, SourceOut};
+use prompts::{Flow, Needs};
+use serde_json::json;
 use std::time::Instant;
+
+/// The global slot that remembers a flow offered after an answer ("Would you like me to ...?").
+pub(super) const OFFER: &str = "__offer";
+
+/// Intents that are never questions to answer from the documents.
+const NOT_QUESTIONS: &[&str] = &["human_agent", "greeting", "thanks", "goodbye", "affirm", "deny", "help"];
 
 /// What the plan catalogue reply cites from the knowledge base.
 pub(super) const CATALOGUE_QUERY: &str = "plan catalogue: every plan with its data and monthly price";
@@ -29,9 +41,124 @@ impl Engine {
         self.not_understood(work, u, true)
     }
 
-    /// Answers from the knowledge base; `false` when nothing relevant was found.
+    /// Answers a question about how things work before any flow starts, even when it names an
+    /// account topic ("is there a fee if I pay late?", "what does a new SIM cost?"). Only a
+    /// request to act starts a flow; a message with both gets the answer, then an offer to act.
+    /// A question about the customer's own account (what they owe, their usage) is left to the
+    /// flows, which prove who the customer is first. `true` when the message was answered.
+    pub(super) fn answer_question_first(
+        &self,
+        work: &mut Work<'_>,
+        u: &Understanding,
+        intent: Option<&str>,
+    ) -> Result<bool, EngineError> {
+        let lower = u.text.to_lowercase();
+        if u.gibberish || ABOUT_OWN_ACCOUNT.is_match(&lower) || intent.is_some_and(|name| NOT_QUESTIONS.contains(&name))
+        {
+            return Ok(false);
+        }
+        let request = ASKS_TO_ACT.is_match(&lower);
+        let asks = question_sentences(&u.text).iter().any(|sentence| !ASKS_TO_ACT.is_match(&sentence.to_lowercase()));
+        if !(asks || (u.question && !request)) {
+            return Ok(false);
+        }
+        let flow = intent.and_then(|name| self.book.flow_for_intent(name));
+        // A fault described ("no service since this morning?") is troubleshot step by step; a
+        // question about the steps ("what should I check?") or about how things work is answered.
+        let troubleshooting = flow.is_some_and(|flow| flow.nodes.iter().any(|node| node.device.is_some()));
+        let describes_a_fault = fault_intent(&lower).is_some() || super::rules::DATA_TROUBLE.is_match(&lower);
+        if troubleshooting && describes_a_fault && !HOW_TO.is_match(&lower) {
+            return Ok(false);
+        }
+        let account_flow = flow.is_some_and(|flow| flow.needs != Needs::Nothing || is_transfer(flow));
+        let answered =
+            if account_flow { self.answer_from_knowledge(work, u)? } else { self.answer_computed(work, &u.text)? };
+        if answered
+            && let Some(flow) = flow.filter(|flow| flow.needs != Needs::Nothing || is_transfer(flow))
+            && (request || HOW_TO.is_match(&lower))
+        {
+            self.offer(work, flow)?;
+        }
+        Ok(answered)
+    }
+
+    /// Offers to do what the answer explained; a yes starts the flow.
+    fn offer(&self, work: &mut Work<'_>, flow: &Flow) -> Result<(), EngineError> {
+        self.log(work, vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: OFFER.into(), value: json!(flow.name) }])?;
+        if is_transfer(flow) {
+            return self.say(work, "offer_agent");
+        }
+        work.extra.insert("offered_task".into(), flow.title.clone());
+        self.say(work, "offer_task")
+    }
+
+    /// The flow offered in the last reply, forgotten once read: it stands for one answer only.
+    pub(super) fn take_offer(&self, work: &mut Work<'_>) -> Result<Option<String>, EngineError> {
+        let offered = work.state.globals.get(OFFER).and_then(serde_json::Value::as_str).map(str::to_string);
+        if offered.is_some() {
+            self.log(
+                work,
+                vec![EventKind::SlotSet { flow: GLOBAL.into(), slot: OFFER.into(), value: serde_json::Value::Null }],
+            )?;
+        }
+        Ok(offered)
+    }
+
+    /// Answers from the catalogue's computed answers, then the knowledge base; `false` when
+    /// nothing relevant was found. Two questions in one message get an answer each.
     pub(super) fn answer_from_knowledge(&self, work: &mut Work<'_>, u: &Understanding) -> Result<bool, EngineError> {
-        self.answer_text(work, &u.text, &u.embedding)
+        let questions = standalone_questions(&u.text);
+        if questions.len() < 2 {
+            if self.answer_computed(work, &u.text)? {
+                return Ok(true);
+            }
+            return self.answer_text(work, &u.text, &u.embedding);
+        }
+        let mut any = false;
+        for question in questions {
+            if self.answer_computed(work, &question)? {
+                any = true;
+                continue;
+            }
+            let embedding = self.encoder.embed(&[question.as_str()])?.pop().unwrap_or_default();
+            any |= self.answer_text(work, &question, &embedding)?;
+        }
+        Ok(any)
+    }
+
+    /// A computed answer over the catalogue, when the question is one.
+    pub(super) fn answer_computed(&self, work: &mut Work<'_>, text: &str) -> Result<bool, EngineError> {
+        let Some(catalogue) = &self.catalogue else { return Ok(false) };
+        let context = computed::Context { own_usage: self.own_usage(work) };
+        let Some(ComputedAnswer { text, sources }) = computed::answer(catalogue, &self.entities, text, &context) else {
+            return Ok(false);
+        };
+        work.parts.push(text);
+        for document in sources {
+            work.sources.push(SourceOut { document, section: String::new(), score: 1.0 });
+        }
+        Ok(true)
+    }
+
+    /// The verified customer's lines with this cycle's data use (none before proof).
+    fn own_usage(&self, work: &Work<'_>) -> Vec<computed::LineUsage> {
+        if work.state.assurance() < crate::identity::Assurance::Verified {
+            return Vec::new();
+        }
+        let catalogue = self.catalogue.as_deref();
+        self.facts(work)
+            .lines()
+            .into_iter()
+            .map(|line| {
+                let calls = catalogue.and_then(|c| c.plan(line.plan_id.as_str())).is_none_or(|plan| plan.calls);
+                let digits: String = line.phone_number.to_string().chars().filter(char::is_ascii_digit).collect();
+                computed::LineUsage {
+                    label: format!("the line ending {}", &digits[digits.len().saturating_sub(4)..]),
+                    data_gb: line.data_used.to_gb(),
+                    calls,
+                }
+            })
+            .collect()
     }
 
     /// Answers a question sentence that came with an answer ("Does it roll over? Anyway, 1 GB").
@@ -115,4 +242,38 @@ impl Engine {
             .filter_map(|name| facts.fact(name))
             .collect()
     }
+}
+
+/// A flow that only hands the conversation to a person.
+fn is_transfer(flow: &Flow) -> bool {
+    flow.nodes.iter().all(|node| node.handoff)
+}
+
+/// The sentences of a message that ask something ("... ? ...", "how much ...").
+fn question_sentences(text: &str) -> Vec<String> {
+    crate::dialogue::guardrail::split_sentences(text).into_iter().filter(|sentence| is_question(sentence)).collect()
+}
+
+/// The questions of a message that each stand on their own ("Does it roll over? And how much is
+/// a refuel on Basic?"); a short follow-up ("what do I need?") stays with the question before.
+fn standalone_questions(text: &str) -> Vec<String> {
+    let mut questions: Vec<String> = Vec::new();
+    for sentence in crate::dialogue::guardrail::split_sentences(text) {
+        let words = sentence.split_whitespace().count();
+        match questions.last_mut() {
+            Some(last) if words < 5 || !is_question(&sentence) => {
+                last.push(' ');
+                last.push_str(&sentence);
+            }
+            _ => questions.push(sentence),
+        }
+    }
+    if questions.iter().filter(|question| is_question(question)).count() < 2 {
+        return vec![text.to_string()];
+    }
+    questions
+}
+
+fn is_question(sentence: &str) -> bool {
+    ASKS_QUESTION.is_match(&sentence.to_lowercase())
 }

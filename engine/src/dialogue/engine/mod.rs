@@ -310,6 +310,17 @@ impl Engine {
                 }],
             )?;
         }
+        // "Would you like me to ...?" answered yes: the offered flow starts.
+        if let Some(offered) = self.take_offer(work)?
+            && u.yes_no == Some(true)
+            && self.book.flow(&offered).is_some()
+        {
+            self.start_flow(work, &offered, u)?;
+            return self.drive(work, Step::Start);
+        }
+        if self.answer_question_first(work, u, intent.as_deref())? {
+            return Ok(());
+        }
         let mentions_a_plan = u.values().any(|value| matches!(value, EntityValue::Plan { .. }));
         // "Which plan is the cheapest?": the catalogue document answers that in a sentence
         // (the plan list answers "what plans do you have?").

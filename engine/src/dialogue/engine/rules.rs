@@ -213,6 +213,52 @@ pub(super) static QUESTION_START: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(what|how|why|when|where|which|who|is|are|can|could|do|does|will|would|should)\b").unwrap()
 });
 
+/// Verbs of a request to act on an account.
+const ACT: &str = r"(pay|add|top|buy|refuel|change|switch|upgrade|downgrade|cancel|suspend|pause|resume|reactivate|unsuspend|turn|enable|disable|activate|deactivate|block|close|port|transfer|dispute|get|put|move|send|order|replace|set|sign|give|apply|remove|waive|fix|unlock|reset|extend|look|check|verify|connect|restore|reconnect)";
+
+/// A request to act ("please top up my line", "can you turn on roaming", "I want to pay my
+/// bill", "cancel my line"), as opposed to a question about how things work.
+pub(super) static ASKS_TO_ACT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(
+        r"\b(please|pls|plz|can you|could you|would you|will you|can u|could u|i want to|i wanna|i'd like to|id like to|i would like to|i need to|need you to|help me|let me|go ahead and|i'm trying to|im trying to|trying to)\b[^.?!]{{0,30}}\b{ACT}\b|(^|[.!?]\s*)(please |pls |ok |okay |now |so )?{ACT}\b[^.?!]{{0,20}}\b(my|our|the|this|a|an|it|me)\b"
+    ))
+    .unwrap()
+});
+
+/// A question whose answer is a value of the customer's own account: what they owe, when their
+/// bill is due, their usage, their plan, their contract end, a line's status. General questions
+/// that merely say "my" ("what day does my data reset?") do not match.
+pub(super) static ABOUT_OWN_ACCOUNT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"\b(how much|what)('?s| is| was| are)? (is |was )?(on )?(my|our) (\w+ )?(bill|balance|invoice|statement)\b",
+        r"|\bwhen('?s| is| was) (my|our) (\w+ )?(bill|payment) due\b",
+        r"|\bwhy (is|was|did|has) (my|our) (\w+ )?(bill|balance|invoice)\b",
+        r"|\b(explain|check|see|show( me)?|look at|look up|pull up|read) (my|our) (\w+ )?(bill|balance|invoice|charges|statement|usage|account)\b",
+        r"|\b(my|our) (\w+ )?(bill|balance) (is|was|went|looks|seems)\b",
+        r"|\b(do|did) i (still )?owe\b|\bhow much (do|did) i (owe|have to pay|need to pay)\b|\bam i (overdue|behind|late)\b",
+        r"|\b(how much|what) (data )?(have|did) i (used|use)\b|\bhow much data (do i have|have i got|is|i have) (left|remaining)\b",
+        r"|\b(my|our) (data |current |monthly )?usage\b|\bhave i (used|gone over|run out)\b",
+        r"|\b(what|which)('?s| is) (my|our) (current )?plan\b|\bplan (am i|i'm|im|we're|are we) on\b",
+        r"|\bwhen (does|will|is) (my|our) contract (end|expire|finish|up)\b|\b(my|our) contract end date\b",
+        r"|\bhow (long|many months) (is )?(left )?on (my|our) contract\b",
+        r"|\b(is|why is|why was|why's|whys) (my|our) (line|account|number|phone|service|sim) (suspended|blocked|active|closed|cut off|disconnected|off|deactivated)\b",
+        r"|\bstatus of (my|our)\b|\b(did|has|have) (my|our) (last )?payment (go|gone|been)\b",
+        r"|\bis (roaming|data roaming) (on|enabled|active|turned on) (on|for) (my|our)\b|\bis my roaming\b",
+    ))
+    .unwrap()
+});
+
+/// A sentence that asks something, wherever the question words stand ("i have 9 months left,
+/// how much to cancel", "whats the max refuel", "e bill vs paper bill").
+pub(super) static ASKS_QUESTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\?|\b(how (much|many|long|do|does|did|can|could|would|should|often|soon|to|is|are)|what|whats|what's|which|when|whens|where|wheres|why|who|is (it|there|that|this)|are (there|they|these)|do (you|u|i|we|all)|does|did|can (i|we|my|you|u)|could (i|we)|will (i|it|my|we|that|there)|would (i|it|that|there)|should (i|we)|am i|cheapest|cheaper|vs|versus|difference|any (plans?|way|fees?|charge))\b").unwrap()
+});
+
+/// "How do I ...?", "what should I check", "what do I do": asks for steps or the rules.
+pub(super) static HOW_TO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\bhow (do|can|would|should|to|does)\b|\bwhat (should|do|can) (i|we) (do|check|try)\b|\bwhat (steps|do i need)\b|\bwhere (do|can) i\b").unwrap()
+});
+
 pub(super) static BARE_NUMBER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(\d+(?:\.\d+)?)").unwrap());
 
 #[cfg(test)]
@@ -271,6 +317,29 @@ mod tests {
     #[test] fn question_start() { check(&QUESTION_START, "is roaming free", true) }
     #[test] fn statement_start() { check(&QUESTION_START, "roaming is free", false) }
     #[test] fn bare_number() { check(&BARE_NUMBER, "make it 3", true) }
+    #[test] fn request_please() { check(&ASKS_TO_ACT, "please top up my line with 2gb", true) }
+    #[test] fn request_can_you() { check(&ASKS_TO_ACT, "can you turn on roaming for me", true) }
+    #[test] fn request_want_to() { check(&ASKS_TO_ACT, "I want to pay my bill", true) }
+    #[test] fn request_imperative() { check(&ASKS_TO_ACT, "Cancel my line.", true) }
+    #[test] fn request_after_a_statement() { check(&ASKS_TO_ACT, "i'm off to spain. turn on roaming on my phone", true) }
+    #[test] fn question_is_no_request() { check(&ASKS_TO_ACT, "how much is a 2gb top up on premium?", false) }
+    #[test] fn can_i_is_no_request() { check(&ASKS_TO_ACT, "can i pay with my mom's credit card", false) }
+    #[test] fn how_do_i_is_no_request() { check(&ASKS_TO_ACT, "how do i set up autopay", false) }
+    #[test] fn own_balance() { check(&ABOUT_OWN_ACCOUNT, "how much is my bill this month?", true) }
+    #[test] fn own_owe() { check(&ABOUT_OWN_ACCOUNT, "what do i owe? how much do i owe", true) }
+    #[test] fn own_usage() { check(&ABOUT_OWN_ACCOUNT, "how much data have i used", true) }
+    #[test] fn own_plan() { check(&ABOUT_OWN_ACCOUNT, "what plan am i on", true) }
+    #[test] fn own_contract() { check(&ABOUT_OWN_ACCOUNT, "when does my contract end", true) }
+    #[test] fn own_line_status() { check(&ABOUT_OWN_ACCOUNT, "why is my line suspended?", true) }
+    #[test] fn general_reset_day() { check(&ABOUT_OWN_ACCOUNT, "what day of the month does my data reset", false) }
+    #[test] fn general_dispute_rule() { check(&ABOUT_OWN_ACCOUNT, "do i still have to pay my bill by the due date", false) }
+    #[test] fn general_plan_switch() { check(&ABOUT_OWN_ACCOUNT, "can i switch plans in the middle of my contract", false) }
+    #[test] fn asks_mid_sentence() { check(&ASKS_QUESTION, "i have 9 months left, how much to cancel my line", true) }
+    #[test] fn asks_whats() { check(&ASKS_QUESTION, "whats the most data i can add in one refuel", true) }
+    #[test] fn tells_nothing_asked() { check(&ASKS_QUESTION, "my phone has had no signal since this morning", false) }
+    #[test] fn how_to_steps() { check(&HOW_TO, "phone says no service, what should i check", true) }
+    #[test] fn how_to_not_a_fault_report() { check(&HOW_TO, "my phone has no service since this morning", false) }
+
     #[test] fn correction_words() { check(&CORRECTION, "sorry, 1 GB not 2", true) }
 
     #[test] fn travel_with_data_trouble() { assert_eq!(travel_intent("i'm abroad and can't get online"), Some("mobile_data_issue")) }
