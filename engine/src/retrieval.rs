@@ -121,4 +121,8 @@ impl Retrieve for KnowledgeRetriever {
             })
             .collect())
     }
+
+    fn coverage(&self, question: &str, text: &str) -> anyhow::Result<Option<f32>> {
+        Ok(self.0.coverage(question, text)?)
+    }
 }

@@ -572,6 +572,14 @@ impl KnowledgeBase {
     }
 
     /// Returns the number of files and chunks, the model and the backend.
+    /// How much of `question` a passage's `text` speaks to, from 0 to 1: the question's terms
+    /// weighted by rarity in this knowledge base (unknown words weigh most, misspellings and
+    /// synonyms count as found); `None` when
+    /// the question has no topic words at all.
+    pub fn coverage(&self, question: &str, text: &str) -> Result<Option<f32>> {
+        self.lexical.coverage(question, text)
+    }
+
     pub fn stats(&self) -> Result<KnowledgeStats> {
         let (cache_hits, cache_misses) = self.cache.stats();
         Ok(KnowledgeStats {

@@ -33,6 +33,32 @@ const STOP_WORDS: &[&str] = &[
     "i'm", "its", "get", "got", "have", "has", "had", "been", "being", "so", "just", "any", "some", "about", "also",
 ];
 
+/// Words of chat that say nothing about the topic (stemmed, as the analyzer leaves them).
+const CHAT_WORDS: &[&str] = &[
+    "u", "ur", "guy", "hey", "pls", "plz", "thx", "lol", "rn", "bc", "cuz", "tho", "ya", "yeah", "kinda", "sorta",
+    "like", "realli", "actual", "know", "want", "need", "tell", "help", "wonder", "question", "someth", "thing",
+    "stuff", "anyon", "anyth", "ok", "okay", "gonna", "wanna", "gotta", "much", "mani", "what", "whats", "wat", "r",
+    "ne",
+];
+
+/// Whether two words differ by at most one insertion, deletion or substitution.
+fn within_one_edit(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len().abs_diff(b.len()) > 1 {
+        return false;
+    }
+    let (short, long) = if a.len() <= b.len() { (&a, &b) } else { (&b, &a) };
+    let prefix = short.iter().zip(long.iter()).take_while(|(x, y)| x == y).count();
+    if prefix == short.len() {
+        return true;
+    }
+    if short.len() == long.len() {
+        short[prefix + 1..] == long[prefix + 1..]
+    } else {
+        short[prefix..] == long[prefix + 1..]
+    }
+}
+
 /// Weights of the section-path and title fields relative to the chunk text.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FieldBoosts {
@@ -256,6 +282,50 @@ impl LexicalIndex {
         terms
     }
 
+    /// How much of a question `text` speaks to: the share of the question's terms, each
+    /// weighted by its rarity in the index (IDF), that appear in `text` as written, as a
+    /// synonym, or misspelt (edit distance 1 for words of 5 letters or more). A word the index
+    /// has never seen weighs the most: "student discount" against any passage of a pack that
+    /// never mentions either scores 0. Chat words ("guys", "pls") and numbers do not count.
+    /// `None` when the question has no countable term.
+    pub fn coverage(&self, question: &str, text: &str) -> Result<Option<f32>> {
+        let searcher = self.reader.searcher();
+        let n_docs = searcher.num_docs().max(1) as f32;
+        let text_terms: std::collections::HashSet<String> = self.query_terms(text).into_iter().collect();
+        let mut total = 0.0;
+        let mut covered = 0.0;
+        for term in self.query_terms(question) {
+            if CHAT_WORDS.contains(&term.as_str()) || term.len() < 2 || term.chars().any(|c| c.is_ascii_digit()) {
+                continue;
+            }
+            let mut df = 0;
+            for field in [self.fields.body, self.fields.section, self.fields.title] {
+                df += searcher.doc_freq(&Term::from_field_text(field, &term))?;
+            }
+            let term = if df == 0 && !self.synonyms.contains_key(&term) {
+                match self.correct(&searcher, &term)? {
+                    Some(corrected) => {
+                        df = searcher.doc_freq(&Term::from_field_text(self.fields.body, &corrected))?;
+                        corrected
+                    }
+                    None => term,
+                }
+            } else {
+                term
+            };
+            let idf = (1.0 + n_docs / (df as f32 + 0.5)).ln();
+            total += idf;
+            let synonyms = self.synonyms.get(&term);
+            let found = text_terms.contains(&term)
+                || synonyms.is_some_and(|others| others.iter().any(|other| text_terms.contains(other)))
+                || (term.chars().count() >= 5 && text_terms.iter().any(|word| within_one_edit(word, &term)));
+            if found {
+                covered += idf;
+            }
+        }
+        Ok((total > 0.0).then(|| covered / total))
+    }
+
     /// Returns the top `n` chunk ids with their BM25 scores.
     pub fn search(
         &self,
@@ -453,6 +523,32 @@ mod tests {
         index.commit().unwrap();
         assert_eq!(index.num_docs(), 1);
         check_top(&index, "alpha", None, &[]);
+    }
+
+    #[test]
+    fn coverage_weighs_rare_and_unknown_words() {
+        let (_dir, index) = index_with(&[
+            ("a", "Fees", "The late fee is $10 per overdue bill."),
+            ("b", "Roaming", "Roaming in Zone 2 costs $0.25 per minute."),
+            ("c", "Plans", "The Basic Plan includes 5 GB of data."),
+        ]);
+        let full =
+            index.coverage("how much is the late fee?", "The late fee is $10 per overdue bill.").unwrap().unwrap();
+        assert!(full > 0.99, "{full}");
+        let typo = index
+            .coverage("whats the late fee on an overdeu bill", "The late fee is $10 per overdue bill.")
+            .unwrap()
+            .unwrap();
+        assert!(typo > 0.99, "{typo}");
+        let none =
+            index.coverage("is there a student discount", "The late fee is $10 per overdue bill.").unwrap().unwrap();
+        assert!(none < 0.01, "{none}");
+        assert_eq!(index.coverage("u guys ok?", "anything").unwrap(), None);
+        assert!(
+            within_one_edit("balance", "balence")
+                && within_one_edit("data", "date")
+                && !within_one_edit("fee", "free!!")
+        );
     }
 
     #[test]

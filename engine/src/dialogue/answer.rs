@@ -54,6 +54,10 @@ const PASSAGES_USED: usize = 3;
 const PROMPT_UNITS: usize = 4;
 const PROMPT_CONTEXT_CHARS: usize = 500;
 const SENTENCE_CACHE_LIMIT: usize = 50_000;
+/// A section this short is quoted whole.
+const SECTION_WORDS: usize = 110;
+/// From a longer section, the best unit and what follows, up to about this many words.
+const ANSWER_WORDS: usize = 70;
 
 pub struct Answerer {
     sentence_cache: Mutex<HashMap<String, Vec<f32>>>,
@@ -71,7 +75,9 @@ impl Answerer {
         Self { sentence_cache: Mutex::new(HashMap::new()), stats: GuardrailStats::default() }
     }
 
-    /// Every quotable unit of the top passages, best first.
+    /// Every quotable unit of the top passages, best first. A unit scores as well as it matches
+    /// the question, or as its section's heading does (a little less: a heading is not the
+    /// answer itself), plus a bonus for its passage's retrieval rank.
     fn rank_units(
         &self,
         encoder: &dyn SentenceEncoder,
@@ -79,30 +85,40 @@ impl Answerer {
         passages: &[Passage],
     ) -> anyhow::Result<Vec<RankedUnit>> {
         let mut units: Vec<RankedUnit> = Vec::new();
-        let mut questions: Vec<(usize, String)> = Vec::new();
+        let mut headings: Vec<(usize, String)> = Vec::new();
         for (passage_idx, passage) in passages.iter().take(PASSAGES_USED).enumerate() {
-            for (unit_idx, (text, question)) in answer_units_after_questions(&passage.text).into_iter().enumerate() {
-                if let Some(question) = question {
-                    questions.push((units.len(), question));
+            for (unit_idx, unit) in passage_units(&passage.text).into_iter().enumerate() {
+                if let Some(heading) = unit.heading.filter(|_| unit.first_in_section) {
+                    headings.push((units.len(), heading));
                 }
-                units.push(RankedUnit { score: 0.0, passage_idx, unit_idx, text });
+                units.push(RankedUnit {
+                    score: 0.0,
+                    passage_idx,
+                    unit_idx,
+                    section: unit.section,
+                    list_item: unit.list_item,
+                    text: unit.text,
+                });
             }
         }
         if units.is_empty() {
             return Ok(units);
         }
         let mut texts: Vec<&str> = units.iter().map(|unit| unit.text.as_str()).collect();
-        texts.extend(questions.iter().map(|(_, question)| question.as_str()));
+        texts.extend(headings.iter().map(|(_, heading)| heading.as_str()));
         let embeddings = self.embed_cached(encoder, &texts)?;
-        let (unit_embeddings, question_embeddings) = embeddings.split_at(units.len());
+        let (unit_embeddings, heading_embeddings) = embeddings.split_at(units.len());
         for (unit, embedding) in units.iter_mut().zip(unit_embeddings) {
             unit.score = dot(question_embedding, embedding) + passage_bonus(unit.passage_idx);
         }
-        // The first sentence under a question heading scores as well as the heading matches the
-        // customer's question (a little less: the heading is not the answer itself).
-        for ((unit_idx, _), embedding) in questions.iter().zip(question_embeddings) {
-            let unit = &mut units[*unit_idx];
-            unit.score = unit.score.max(dot(question_embedding, embedding) - 0.02 + passage_bonus(unit.passage_idx));
+        // The heading lifts its whole section: "Setting up AutoPay" answers "how do I set up
+        // autopay" through the steps below it.
+        for ((first, _), embedding) in headings.iter().zip(heading_embeddings) {
+            let heading_score = dot(question_embedding, embedding) - 0.02;
+            let (passage_idx, section) = (units[*first].passage_idx, units[*first].section);
+            for unit in units.iter_mut().filter(|u| u.passage_idx == passage_idx && u.section == section) {
+                unit.score = unit.score.max(heading_score + passage_bonus(passage_idx));
+            }
         }
         units.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok(units)
@@ -256,24 +272,50 @@ pub struct RankedUnit {
     pub score: f32,
     pub passage_idx: usize,
     pub unit_idx: usize,
+    /// The section of the passage the unit is in (counted from 0 at each heading).
+    pub section: usize,
+    pub list_item: bool,
     pub text: String,
 }
 
-/// The one or two best units, in reading order, and the passages they came from.
+/// The answer of the best unit's section, in reading order, and the passages it came from. A
+/// short section is quoted whole (the steps under "Setting up AutoPay", the two sentences under
+/// "Can I reopen a closed account?"); from a long one, the best unit and what follows it, with a
+/// list kept whole, up to [`ANSWER_WORDS`].
 fn compose_extractive(ranked: &[RankedUnit]) -> (String, Vec<usize>) {
     let Some(best) = ranked.first() else { return (String::new(), Vec::new()) };
-    let mut chosen = vec![best];
-    if let Some(second) = ranked.get(1) {
-        let same_passage = second.passage_idx == best.passage_idx;
-        if second.score >= best.score - 0.08 && (same_passage || second.score >= best.score - 0.03) {
-            chosen.push(second);
+    let mut section: Vec<&RankedUnit> =
+        ranked.iter().filter(|unit| unit.passage_idx == best.passage_idx && unit.section == best.section).collect();
+    section.sort_by_key(|unit| unit.unit_idx);
+    let words = |units: &[&RankedUnit]| units.iter().map(|unit| unit.text.split_whitespace().count()).sum::<usize>();
+    let chosen: Vec<&RankedUnit> = if words(&section) <= SECTION_WORDS {
+        section
+    } else {
+        let start = section.iter().position(|unit| unit.unit_idx == best.unit_idx).unwrap_or(0);
+        // A list item is read with its list: start at the sentence that introduces it.
+        let mut start = start;
+        while start > 0
+            && section[start].list_item
+            && (section[start - 1].list_item || section[start - 1].text.ends_with(':'))
+        {
+            start -= 1;
         }
-    }
-    chosen.sort_by_key(|unit| (unit.passage_idx, unit.unit_idx));
+        let mut chosen: Vec<&RankedUnit> = Vec::new();
+        for unit in &section[start..] {
+            let in_list =
+                unit.list_item && chosen.last().is_some_and(|last| last.list_item || last.text.ends_with(':'));
+            if !chosen.is_empty() && !in_list && words(&chosen) + unit.text.split_whitespace().count() > ANSWER_WORDS {
+                break;
+            }
+            chosen.push(unit);
+            if words(&chosen) > SECTION_WORDS {
+                break;
+            }
+        }
+        chosen
+    };
     let text = chosen.iter().map(|unit| ensure_period(&unit.text)).collect::<Vec<_>>().join(" ");
-    let mut used: Vec<usize> = chosen.iter().map(|unit| unit.passage_idx).collect();
-    used.dedup();
-    (text, used)
+    (text, vec![best.passage_idx])
 }
 
 /// The best units for the chat prompt, in reading order, within a character budget.
@@ -337,15 +379,41 @@ fn facts_of(text: &str, plan_names: &[String]) -> Vec<String> {
 
 /// Sentences (and table rows, as "Header: value" pairs) of a passage worth quoting.
 pub fn answer_units(text: &str) -> Vec<String> {
-    answer_units_after_questions(text).into_iter().map(|(unit, _)| unit).collect()
+    passage_units(text).into_iter().map(|unit| unit.text).collect()
 }
 
-/// [`answer_units`], each with the question heading it directly answers, if any: the first
-/// sentence under "How much is the early termination fee?" is that question's answer even when
-/// it only says "The fee is $10 for each full month left".
-fn answer_units_after_questions(text: &str) -> Vec<(String, Option<String>)> {
-    let mut units: Vec<(String, Option<String>)> = Vec::new();
-    let mut question: Option<String> = None;
+/// A quotable unit of a passage and where it stands.
+#[derive(Debug, Clone, PartialEq)]
+struct Unit {
+    text: String,
+    /// The heading of its section, if any.
+    heading: Option<String>,
+    /// Counted from 0, one more at each heading.
+    section: usize,
+    first_in_section: bool,
+    list_item: bool,
+}
+
+/// Where [`passage_units`] is: the current section.
+struct Section {
+    heading: Option<String>,
+    number: usize,
+    first: bool,
+}
+
+impl Section {
+    fn unit(&mut self, text: String, list_item: bool) -> Unit {
+        let first_in_section = std::mem::replace(&mut self.first, false);
+        Unit { text, heading: self.heading.clone(), section: self.number, first_in_section, list_item }
+    }
+}
+
+/// [`answer_units`] with their sections: a heading (a Markdown heading, a heading kept as a line
+/// of the chunk, or a question written as a heading) starts a new section, and the units under
+/// it belong to it.
+fn passage_units(text: &str) -> Vec<Unit> {
+    let mut units: Vec<Unit> = Vec::new();
+    let mut at = Section { heading: None, number: 0, first: true };
     let mut table_header: Option<Vec<String>> = None;
     for line in text.lines() {
         let trimmed = line.trim();
@@ -366,43 +434,43 @@ fn answer_units_after_questions(text: &str) -> Vec<(String, Option<String>)> {
                         .collect::<Vec<_>>()
                         .join("; ");
                     if !row.is_empty() {
-                        units.push((row, question.take()));
+                        units.push(at.unit(row, true));
                     }
                 }
             }
             continue;
         }
         table_header = None;
-        let heading = trimmed.trim_start_matches('#').trim();
-        if heading.ends_with('?') && (trimmed.starts_with('#') || heading.split_whitespace().count() <= 15) {
-            question = Some(heading.to_string());
-            continue;
-        }
-        if trimmed.starts_with('#') || trimmed.starts_with("---") {
-            question = None; // another section
-            continue;
-        }
-        if trimmed.is_empty() {
-            continue;
-        }
-        // A heading kept as a line of the chunk ("How to get a replacement SIM"): a title, not
-        // an answer. List items and sentences end in punctuation or start with a marker.
+        let title = trimmed.trim_start_matches('#').trim();
         let is_list_item =
             trimmed.starts_with(['-', '*', '+', '>']) || trimmed.chars().next().is_some_and(|c| c.is_ascii_digit());
         let ends_like_text = trimmed.ends_with(['.', '!', '?', ':', ';', ')', '"']);
-        if !is_list_item && !ends_like_text && trimmed.split_whitespace().count() <= 12 {
-            question = None;
+        let question_heading =
+            title.ends_with('?') && (trimmed.starts_with('#') || title.split_whitespace().count() <= 15);
+        // A heading kept as a line of the chunk ("How to get a replacement SIM"): a title, not
+        // an answer. List items and sentences end in punctuation or start with a marker.
+        let plain_heading = !is_list_item && !ends_like_text && title.split_whitespace().count() <= 12;
+        if question_heading || trimmed.starts_with('#') || plain_heading {
+            if !title.is_empty() {
+                at = Section { heading: Some(title.to_string()), number: at.number + 1, first: true };
+            }
+            continue;
+        }
+        if trimmed.starts_with("---") || trimmed.is_empty() {
             continue;
         }
         let content = trimmed.trim_start_matches(['-', '*', '+', '>']).trim();
         let content = content.replace("**", "").replace('`', "");
+        // Labels of structured documents ("Answer: ...") are not part of the answer.
+        let content =
+            content.strip_prefix("Answer: ").or(content.strip_prefix("answer: ")).unwrap_or(&content).to_string();
         for sentence in split_sentences(&content) {
             // Short fragments ("Compared with other plans.") say nothing on their own.
             let n_words = sentence.split_whitespace().count();
             let informative = n_words >= 5 || (n_words >= 3 && sentence.chars().any(|c| c.is_ascii_digit()));
             // Questions (FAQ headings written as text) are not answers.
             if informative && !sentence.ends_with('?') {
-                units.push((sentence, question.take()));
+                units.push(at.unit(sentence, is_list_item));
             }
         }
     }
@@ -428,27 +496,66 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_first_sentence_under_a_question_heading_answers_it() {
+    fn units_know_their_section_and_heading() {
         let text = "Early termination fee\nHow much is the early termination fee?\nThe fee is $10 for each \
                     full month left, up to a maximum of $200. For example, 7 months early costs $70.\n\
-                    ## When there is no fee\n- After the contract end date, nothing is charged.";
-        let units = answer_units_after_questions(text);
-        let texts: Vec<&str> = units.iter().map(|(unit, _)| unit.as_str()).collect();
+                    ## When there is no fee\n- After the contract end date, nothing is charged.\nAnswer: Ask customer care for the form.";
+        let units = passage_units(text);
+        let texts: Vec<&str> = units.iter().map(|unit| unit.text.as_str()).collect();
         assert_eq!(
             texts,
             [
                 "The fee is $10 for each full month left, up to a maximum of $200.",
                 "For example, 7 months early costs $70.",
-                "After the contract end date, nothing is charged."
+                "After the contract end date, nothing is charged.",
+                "Ask customer care for the form."
             ]
         );
-        assert_eq!(units[0].1.as_deref(), Some("How much is the early termination fee?"));
-        assert_eq!((units[1].1.as_deref(), units[2].1.as_deref()), (None, None));
+        assert_eq!(units[0].heading.as_deref(), Some("How much is the early termination fee?"));
+        assert!(units[0].first_in_section && !units[1].first_in_section);
+        assert_eq!(units[0].section, units[1].section);
+        assert_eq!(units[2].heading.as_deref(), Some("When there is no fee"));
+        assert!(units[2].list_item && units[2].section == units[0].section + 1);
+    }
+
+    #[test]
+    fn a_short_section_is_quoted_whole_and_a_long_one_from_its_best_unit() {
+        let unit = |unit_idx: usize, section: usize, score: f32, text: &str| RankedUnit {
+            score,
+            passage_idx: 0,
+            unit_idx,
+            section,
+            list_item: text.starts_with("Step"),
+            text: text.to_string(),
+        };
+        let mut ranked = vec![
+            unit(0, 1, 0.2, "AutoPay pays each bill on its due date."),
+            unit(1, 2, 0.5, "Step one: open the app and go to Billing."),
+            unit(2, 2, 0.7, "Step two: turn AutoPay on."),
+            unit(3, 3, 0.1, "You can turn it off at any time."),
+        ];
+        ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let (text, used) = compose_extractive(&ranked);
+        assert_eq!(text, "Step one: open the app and go to Billing. Step two: turn AutoPay on.");
+        assert_eq!(used, [0]);
+        let long = "This sentence is one of many in a very long section about nothing in particular at all.";
+        let mut ranked: Vec<RankedUnit> = (0..12).map(|i| unit(i, 1, 0.1, long)).collect();
+        ranked[5].score = 0.9;
+        ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let (text, _) = compose_extractive(&ranked);
+        assert!(text.split_whitespace().count() <= ANSWER_WORDS, "{text}");
     }
 
     #[test]
     fn generated_numbers_must_come_whole_from_one_sentence() {
-        let unit = |text: &str| RankedUnit { score: 0.0, passage_idx: 0, unit_idx: 0, text: text.to_string() };
+        let unit = |text: &str| RankedUnit {
+            score: 0.0,
+            passage_idx: 0,
+            unit_idx: 0,
+            section: 0,
+            list_item: false,
+            text: text.to_string(),
+        };
         let units = [
             unit("The fee is $10 for each full month left, up to a maximum of $200."),
             unit("Plan: Basic Plan; Data: 5 GB; Price: $40"),

@@ -33,6 +33,11 @@ pub use text::{CustomerText, InvalidText, MAX_TEXT_CHARS};
 /// Retrieval as the engine needs it.
 pub trait Retrieve: Send + Sync {
     fn retrieve(&self, query: &str, query_embedding: &[f32], k: usize) -> anyhow::Result<Vec<Passage>>;
+    /// How much of `question` the passage `text` speaks to, from 0 to 1 (its topic words,
+    /// weighted by rarity); `None` when unknown or when the question has no topic words.
+    fn coverage(&self, _question: &str, _text: &str) -> anyhow::Result<Option<f32>> {
+        Ok(None)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

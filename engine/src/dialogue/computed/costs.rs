@@ -483,7 +483,7 @@ fn fee_by_id<'c>(q: &Question<'c>, id: &str) -> Option<&'c Fee> {
 }
 
 static FEE_ASK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(how much|cost|costs|price|fee|fees|charge|charged|charges|pay|free|is there|do (you|u|i) charge|penalty|vs|versus|difference|diff)\b").unwrap()
+    Regex::new(r"\b(how much|cost|costs|price|prices|what('?s| is| are) the|whats the|is there (a|any)|are there (any)?|do (you|u) charge|charged? for|is it free|free of charge|penalty for|vs|versus|difference|diff)\b").unwrap()
 });
 
 /// What a fee is and when it is charged: "how much is a replacement SIM?".

@@ -214,15 +214,29 @@ pub(super) static QUESTION_START: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Verbs of a request to act on an account.
-const ACT: &str = r"(pay|add|top|buy|refuel|change|switch|upgrade|downgrade|cancel|suspend|pause|resume|reactivate|unsuspend|turn|enable|disable|activate|deactivate|block|close|port|transfer|dispute|get|put|move|send|order|replace|set|sign|give|apply|remove|waive|fix|unlock|reset|extend|look|check|verify|connect|restore|reconnect)";
+const ACT: &str = r"(pay|add|top|buy|refuel|change|switch|upgrade|downgrade|cancel|suspend|pause|resume|reactivate|unsuspend|turn|enable|disable|activate|deactivate|block|close|port|transfer|dispute|get|have|put|move|send|order|replace|set|sign|give|apply|remove|waive|fix|unlock|reset|extend|look|check|verify|connect|restore|reconnect|make sure|make)";
 
 /// A request to act ("please top up my line", "can you turn on roaming", "I want to pay my
 /// bill", "cancel my line"), as opposed to a question about how things work.
 pub(super) static ASKS_TO_ACT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
-        r"\b(please|pls|plz|can you|could you|would you|will you|can u|could u|i want to|i wanna|i'd like to|id like to|i would like to|i need to|need you to|help me|let me|go ahead and|i'm trying to|im trying to|trying to)\b[^.?!]{{0,30}}\b{ACT}\b|(^|[.!?]\s*)(please |pls |ok |okay |now |so )?{ACT}\b[^.?!]{{0,20}}\b(my|our|the|this|a|an|it|me)\b"
+        r"\b(please|pls|plz|can you|could you|would you|will you|can u|could u|i want to|i wanna|i'd like to|id like to|i would like to|i need to|need you to|help me|let me|go ahead and|i'm trying to|im trying to|trying to)\b[^.?!]{{0,30}}\b{ACT}\b|(^|[.!?]\s*)(please |pls |ok |okay |now |so )?{ACT}\b[^.?!]{{0,20}}\b(my|our|the|this|a|an|it|me)\b|(^|[.!?,]\s*)((hi|hello|hey)[ ,!]+)?(can|could|may) (i|we) (please )?{ACT}\b(?P<rest>[^.?!]*)"
     ))
     .unwrap()
+});
+
+/// Whether a message asks to act. "Can I buy extra data?" asks; "can I keep my number if I
+/// switch?" and "can I pay with my mom's card?" ask about the rules: a condition or someone
+/// else's means makes a "can I" a question.
+pub(super) fn asks_to_act(lower: &str) -> bool {
+    ASKS_TO_ACT.captures_iter(lower).any(|caps| match caps.name("rest") {
+        Some(rest) => !RULE_QUESTION.is_match(rest.as_str()),
+        None => true,
+    })
+}
+
+static RULE_QUESTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(if|when|whether|while|in the middle|still|without|after|before|instead|once|during|every|each time|more than|with (my|a|an) \w+'?s|with (a|my|someone|somebody) (friend|mom|mum|dad|parent|partner|wife|husband|else))\b").unwrap()
 });
 
 /// A question whose answer is a value of the customer's own account: what they owe, when their
@@ -237,6 +251,9 @@ pub(super) static ABOUT_OWN_ACCOUNT: LazyLock<Regex> = LazyLock::new(|| {
         r"|\b(my|our) (\w+ )?(bill|balance) (is|was|went|looks|seems)\b",
         r"|\b(do|did) i (still )?owe\b|\bhow much (do|did) i (owe|have to pay|need to pay)\b|\bam i (overdue|behind|late)\b",
         r"|\b(how much|what) (data )?(have|did) i (used|use)\b|\bhow much data (do i have|have i got|is|i have) (left|remaining)\b",
+        r"|\bhow much data\b[^.?!]{0,40}\b(used|left|remaining)\b",
+        r"|\b(how much|what)\b[^.?!]{0,20}\b(my|the|an?) (overdue|unpaid|outstanding|latest|last|current|next) (bill|balance|payment)\b",
+        r"|\bi (think i |might )?(have|owe|got)\b[^.?!]{0,20}\b(overdue|unpaid|outstanding)\b",
         r"|\b(my|our) (data |current |monthly )?usage\b|\bhave i (used|gone over|run out)\b",
         r"|\b(what|which)('?s| is) (my|our) (current )?plan\b|\bplan (am i|i'm|im|we're|are we) on\b",
         r"|\bwhen (does|will|is) (my|our) contract (end|expire|finish|up)\b|\b(my|our) contract end date\b",
@@ -252,6 +269,12 @@ pub(super) static ABOUT_OWN_ACCOUNT: LazyLock<Regex> = LazyLock::new(|| {
 /// how much to cancel", "whats the max refuel", "e bill vs paper bill").
 pub(super) static ASKS_QUESTION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\?|\b(how (much|many|long|do|does|did|can|could|would|should|often|soon|to|is|are)|what|whats|what's|which|when|whens|where|wheres|why|who|is (it|there|that|this)|are (there|they|these)|do (you|u|i|we|all)|does|did|can (i|we|my|you|u)|could (i|we)|will (i|it|my|we|that|there)|would (i|it|that|there)|should (i|we)|am i|cheapest|cheaper|vs|versus|difference|any (plans?|way|fees?|charge))\b").unwrap()
+});
+
+/// Words of something going wrong ("won't send", "doesn't work", "no signal"): a problem to
+/// troubleshoot, not a question about how things work.
+pub(super) static PROBLEM: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(can'?t|cannot|won'?t|wont|doesn'?t|doesnt|dosn'?t|dosnt|don'?t|dont|isn'?t|isnt|aren'?t|not|no|never|stopped|broke\w*|fail\w*|error|problem|issue|trouble|dead|down|slow)\b").unwrap()
 });
 
 /// "How do I ...?", "what should I check", "what do I do": asks for steps or the rules.
@@ -322,8 +345,15 @@ mod tests {
     #[test] fn request_want_to() { check(&ASKS_TO_ACT, "I want to pay my bill", true) }
     #[test] fn request_imperative() { check(&ASKS_TO_ACT, "Cancel my line.", true) }
     #[test] fn request_after_a_statement() { check(&ASKS_TO_ACT, "i'm off to spain. turn on roaming on my phone", true) }
+    #[test] fn request_can_i_buy() { assert!(asks_to_act("can i buy some extra data? i'm nearly out")) }
+    #[test] fn request_can_i_have_time() { assert!(asks_to_act("i get paid next week, can i have a few more days to pay my bill?")) }
+    #[test] fn rule_can_i_if() { assert!(!asks_to_act("can i keep my number if i switch to another carrier?")) }
+    #[test] fn rule_can_i_someone_elses() { assert!(!asks_to_act("can i pay with my moms credit card")) }
+    #[test] fn rule_can_i_mid_contract() { assert!(!asks_to_act("can i switch plans in the middle of my contract?")) }
+    #[test] fn own_family_line_usage() { check(&ABOUT_OWN_ACCOUNT, "I'd like to know how much data one of my family's lines has used.", true) }
+    #[test] fn own_overdue_amount() { check(&ABOUT_OWN_ACCOUNT, "Hi, I think I have an overdue bill - how much is it?", true) }
     #[test] fn question_is_no_request() { check(&ASKS_TO_ACT, "how much is a 2gb top up on premium?", false) }
-    #[test] fn can_i_is_no_request() { check(&ASKS_TO_ACT, "can i pay with my mom's credit card", false) }
+    #[test] fn can_i_is_no_request() { assert!(!asks_to_act("can i pay with my mom's credit card")) }
     #[test] fn how_do_i_is_no_request() { check(&ASKS_TO_ACT, "how do i set up autopay", false) }
     #[test] fn own_balance() { check(&ABOUT_OWN_ACCOUNT, "how much is my bill this month?", true) }
     #[test] fn own_owe() { check(&ABOUT_OWN_ACCOUNT, "what do i owe? how much do i owe", true) }
@@ -337,6 +367,8 @@ mod tests {
     #[test] fn asks_mid_sentence() { check(&ASKS_QUESTION, "i have 9 months left, how much to cancel my line", true) }
     #[test] fn asks_whats() { check(&ASKS_QUESTION, "whats the most data i can add in one refuel", true) }
     #[test] fn tells_nothing_asked() { check(&ASKS_QUESTION, "my phone has had no signal since this morning", false) }
+    #[test] fn problem_described() { check(&PROBLEM, "the phone simply won't send it", true) }
+    #[test] fn no_problem_in_a_question() { check(&PROBLEM, "which 5g band does my phone need to support", false) }
     #[test] fn how_to_steps() { check(&HOW_TO, "phone says no service, what should i check", true) }
     #[test] fn how_to_not_a_fault_report() { check(&HOW_TO, "my phone has no service since this morning", false) }
 
