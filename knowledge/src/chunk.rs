@@ -74,6 +74,19 @@ pub(crate) fn outline_text(context: &str, headings: &[String]) -> String {
     parts.join(" > ")
 }
 
+/// Most sentences of a chunk given vectors of their own for reranking.
+pub(crate) const MAX_UNITS_PER_CHUNK: usize = 48;
+
+/// The sentences and lines of a chunk that say something (three words or more), for the
+/// reranker's sentence vectors.
+pub(crate) fn chunk_units(text: &str) -> Vec<&str> {
+    text.split(['\n', '.', '?', '!', ';'])
+        .map(|unit| unit.trim().trim_start_matches(['-', '*', '+', '>', '#']).trim())
+        .filter(|unit| unit.split_whitespace().count() >= 3)
+        .take(MAX_UNITS_PER_CHUNK)
+        .collect()
+}
+
 /// A piece of text that is never split further.
 #[derive(Debug)]
 struct Unit {
@@ -362,6 +375,13 @@ mod tests {
         assert_eq!(texts(&chunks), ["S\none two.\nthree four.\nfive six.", "five six.\nseven eight."]);
         assert_eq!(chunks[1].context, "T > S");
         assert!(chunks.iter().all(|c| c.section == "T > S"));
+    }
+
+    #[test]
+    fn chunk_units_are_its_sentences_and_lines() {
+        let text = "Late fees\nA late fee of $10 applies. Pay now!\n- Ask us for an extension; it is free";
+        assert_eq!(chunk_units(text), ["A late fee of $10 applies", "Ask us for an extension", "it is free"]);
+        assert!(chunk_units(&"one two three. ".repeat(200)).len() == MAX_UNITS_PER_CHUNK);
     }
 
     #[test]

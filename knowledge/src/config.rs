@@ -55,6 +55,13 @@ pub struct KnowledgeConfig {
     pub lexical_weight: f32,
     /// Weight of the vector ranking in fusion.
     pub vector_weight: f32,
+    /// Candidates of the fused ranking scored again by the second stage (0 or 1: no rerank).
+    pub rerank_candidates: usize,
+    /// Weights of the second stage's features: the fused score, the BM25 score over the best
+    /// BM25 score, the cosine similarity, the share of the question's words (weighted by
+    /// rarity) in the chunk, that share in its section path, and the best cosine similarity of
+    /// one of the chunk's sentences.
+    pub rerank_weights: [f32; 6],
     /// BM25 weight of a chunk's section path relative to its text.
     pub section_boost: f32,
     /// BM25 weight of a chunk's document title relative to its text.
@@ -79,6 +86,8 @@ impl Default for KnowledgeConfig {
             rrf_k: 20.0,
             lexical_weight: 1.0,
             vector_weight: 2.0,
+            rerank_candidates: 20,
+            rerank_weights: [1.0, 0.5, 2.0, 1.0, 0.25, 4.0],
             section_boost: 0.5,
             title_boost: 0.25,
             synonyms: crate::synonyms::TELECOM_SYNONYMS

@@ -8,14 +8,14 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use crate::cache::QueryCache;
-use crate::chunk::{ChunkLimits, TokenCounter, chunk_document, embedding_text, outline_text};
+use crate::chunk::{ChunkLimits, TokenCounter, chunk_document, chunk_units, embedding_text, outline_text};
 use crate::config::{Backend, Filter, Hit, IngestReport, KnowledgeConfig, KnowledgeStats, SearchMode, SkippedFile};
 use crate::embed::Embedder;
 use crate::extract::{Format, parse};
 use crate::fusion::reciprocal_rank_fusion;
 use crate::lexical::{FieldBoosts, LexicalDoc, LexicalIndex};
 use crate::qdrant::QdrantVectors;
-use crate::store::{ChunkRecord, FORMAT_VERSION, FileRecord, IndexSettings, MetaStore, encode};
+use crate::store::{ChunkRecord, FORMAT_VERSION, FileRecord, IndexSettings, MetaStore, UnitVectors, encode};
 use crate::vector::{EmbeddedVectors, VectorEntry, VectorIndex, normalize};
 use crate::{Error, Result};
 
@@ -175,6 +175,14 @@ impl KnowledgeBase {
             }
         }
         self.store.chunks.apply_batch(batch)?;
+        let mut unit_batch = sled::Batch::default();
+        for key in self.store.units.iter().keys() {
+            let key = key?;
+            if !valid.contains(String::from_utf8_lossy(&key).as_ref()) {
+                unit_batch.remove(key);
+            }
+        }
+        self.store.units.apply_batch(unit_batch)?;
         let vector_ids: Option<HashSet<String>> = self.vectors.chunk_ids()?.map(|ids| ids.into_iter().collect());
         if let Some(ids) = &vector_ids {
             let orphans: Vec<String> = ids.iter().filter(|id| !valid.contains(id.as_str())).cloned().collect();
@@ -196,6 +204,7 @@ impl KnowledgeBase {
             self.store.files.remove(key.as_bytes())?;
             for id in chunk_ids {
                 self.store.chunks.remove(id.as_bytes())?;
+                self.store.units.remove(id.as_bytes())?;
             }
             self.vectors.delete(chunk_ids)?;
         }
@@ -360,7 +369,8 @@ impl KnowledgeBase {
         for id in &stale {
             chunk_batch.remove(id.as_bytes());
         }
-        self.store.chunks.apply_batch(chunk_batch)?;
+        self.store.chunks.apply_batch(chunk_batch.clone())?;
+        self.store.units.apply_batch(chunk_batch)?;
         self.store.files.apply_batch(file_batch)?;
         self.vectors.flush()?;
         self.store.flush()?;
@@ -390,6 +400,17 @@ impl KnowledgeBase {
                 normalize(vector);
             }
         }
+        // Every chunk's sentences, embedded once here so the reranker reads them at search time.
+        let unit_texts: Vec<Vec<&str>> = chunks.iter().map(|c| chunk_units(&c.text)).collect();
+        let flat: Vec<String> = unit_texts.iter().flatten().map(|unit| unit.to_string()).collect();
+        let mut flat_vectors = self.embed_texts(&flat)?.into_iter();
+        let mut units_batch = sled::Batch::default();
+        let ids = window.iter().flat_map(|file| file.record.chunk_ids.iter());
+        for (chunk_id, units) in ids.zip(&unit_texts) {
+            let vectors: Vec<Vec<f32>> = flat_vectors.by_ref().take(units.len()).collect();
+            units_batch.insert(chunk_id.as_bytes(), UnitVectors::quantize(&vectors).to_bytes());
+        }
+        self.store.units.apply_batch(units_batch)?;
         let mut vectors = vectors.into_iter();
         for file in window.iter() {
             self.lexical.delete_file(&file.key)?;
@@ -539,10 +560,11 @@ impl KnowledgeBase {
             SearchMode::Hybrid => {
                 let lexical_ids: Vec<String> = lexical.iter().map(|(id, _)| id.clone()).collect();
                 let vector_ids: Vec<String> = vector.iter().map(|(id, _)| id.clone()).collect();
-                reciprocal_rank_fusion(
+                let fused = reciprocal_rank_fusion(
                     &[(&lexical_ids, self.config.lexical_weight), (&vector_ids, self.config.vector_weight)],
                     self.config.rrf_k,
-                )
+                );
+                self.rerank(query, embedding, fused, &lexical_scores, &vector_scores)?
             }
         };
         let mut hits = Vec::with_capacity(k);
@@ -569,6 +591,51 @@ impl KnowledgeBase {
             });
         }
         Ok(hits)
+    }
+
+    /// The second stage of a hybrid search: the first [`KnowledgeConfig::rerank_candidates`] of
+    /// the fused ranking are scored again on what fusion throws away (how high each method
+    /// scored them, not only their rank), on how much of the question's rare words they contain,
+    /// and on their single best sentence (its vector, stored at ingestion, against the
+    /// question's), weighed by [`KnowledgeConfig::rerank_weights`]; the rest keep their order
+    /// below. The weights were fitted on the development questions only (see BENCHMARKS.md).
+    fn rerank(
+        &self,
+        query: &str,
+        embedding: Option<&[f32]>,
+        fused: Vec<(String, f32)>,
+        lexical: &HashMap<&str, f32>,
+        vector: &HashMap<&str, f32>,
+    ) -> Result<Vec<(String, f32)>> {
+        let n = self.config.rerank_candidates.min(fused.len());
+        if n < 2 {
+            return Ok(fused);
+        }
+        let terms = self.lexical.weighed_terms(query)?;
+        let max_bm25 = lexical.values().copied().fold(0.0_f32, f32::max).max(1e-6);
+        let min_cosine = vector.values().copied().fold(1.0_f32, f32::min);
+        let weights = self.config.rerank_weights;
+        let mut head: Vec<(String, f32)> = Vec::with_capacity(n);
+        for (id, fused_score) in fused.iter().take(n) {
+            let Some(record) = self.store.chunk(id)? else { continue };
+            let text_terms = self.lexical.text_terms(&format!("{}\n{}", record.section, record.text));
+            let coverage = terms.coverage(&text_terms).unwrap_or(0.0);
+            let section_coverage = terms.coverage(&self.lexical.text_terms(&record.section)).unwrap_or(0.0);
+            let bm25 = lexical.get(id.as_str()).map_or(0.0, |score| score / max_bm25);
+            let cosine = vector.get(id.as_str()).copied().unwrap_or(min_cosine);
+            let best_unit = match (embedding, self.store.units(id)?) {
+                (Some(embedding), Some(units)) => units.best_dot(embedding),
+                _ => 0.0,
+            };
+            let features = [*fused_score, bm25, cosine, coverage, section_coverage, best_unit];
+            let score: f32 = weights.iter().zip(features).map(|(w, f)| w * f).sum();
+            head.push((id.clone(), score));
+        }
+        head.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let floor = head.last().map_or(0.0, |(_, score)| *score);
+        let tail = fused.into_iter().skip(n).enumerate().map(|(i, (id, _))| (id, floor - 1e-3 * (i as f32 + 1.0)));
+        head.extend(tail);
+        Ok(head)
     }
 
     /// Returns the number of files and chunks, the model and the backend.

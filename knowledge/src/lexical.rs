@@ -2,7 +2,7 @@
 //! stemming analyzer, stop words removed, and typo correction of unknown query terms against the
 //! index's own vocabulary (Levenshtein automata over the term dictionary).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
@@ -40,6 +40,41 @@ const CHAT_WORDS: &[&str] = &[
     "stuff", "anyon", "anyth", "ok", "okay", "gonna", "wanna", "gotta", "much", "mani", "what", "whats", "wat", "r",
     "ne",
 ];
+
+/// A question's term with its rarity weight and its synonyms (all stemmed).
+#[derive(Debug, Clone)]
+struct WeighedTerm {
+    term: String,
+    idf: f32,
+    synonyms: Vec<String>,
+}
+
+/// A question's countable terms (see [`LexicalIndex::coverage`]).
+#[derive(Debug, Clone)]
+pub(crate) struct WeighedTerms {
+    terms: Vec<WeighedTerm>,
+}
+
+impl WeighedTerms {
+    /// The IDF-weighted share of the terms found in `text_terms`; `None` without terms.
+    pub(crate) fn coverage(&self, text_terms: &HashSet<String>) -> Option<f32> {
+        let total: f32 = self.terms.iter().map(|term| term.idf).sum();
+        if total <= 0.0 {
+            return None;
+        }
+        let covered: f32 = self
+            .terms
+            .iter()
+            .filter(|t| {
+                text_terms.contains(&t.term)
+                    || t.synonyms.iter().any(|other| text_terms.contains(other))
+                    || (t.term.chars().count() >= 5 && text_terms.iter().any(|word| within_one_edit(word, &t.term)))
+            })
+            .map(|term| term.idf)
+            .sum();
+        Some(covered / total)
+    }
+}
 
 /// Whether two words differ by at most one insertion, deletion or substitution.
 fn within_one_edit(a: &str, b: &str) -> bool {
@@ -289,11 +324,25 @@ impl LexicalIndex {
     /// never mentions either scores 0. Chat words ("guys", "pls") and numbers do not count.
     /// `None` when the question has no countable term.
     pub fn coverage(&self, question: &str, text: &str) -> Result<Option<f32>> {
+        Ok(self.weighed_terms(question)?.coverage(&self.text_terms(text)))
+    }
+
+    /// The analyzed terms of a text, for [`WeighedTerms::coverage`].
+    pub fn text_terms(&self, text: &str) -> HashSet<String> {
+        let mut analyzer = self.analyzer.clone();
+        let mut stream = analyzer.token_stream(text);
+        let mut terms = HashSet::new();
+        while stream.advance() {
+            terms.insert(stream.token().text.clone());
+        }
+        terms
+    }
+
+    /// The question's countable terms with their rarity weights, computed once per question.
+    pub fn weighed_terms(&self, question: &str) -> Result<WeighedTerms> {
         let searcher = self.reader.searcher();
         let n_docs = searcher.num_docs().max(1) as f32;
-        let text_terms: std::collections::HashSet<String> = self.query_terms(text).into_iter().collect();
-        let mut total = 0.0;
-        let mut covered = 0.0;
+        let mut terms = Vec::new();
         for term in self.query_terms(question) {
             if CHAT_WORDS.contains(&term.as_str()) || term.len() < 2 || term.chars().any(|c| c.is_ascii_digit()) {
                 continue;
@@ -314,16 +363,10 @@ impl LexicalIndex {
                 term
             };
             let idf = (1.0 + n_docs / (df as f32 + 0.5)).ln();
-            total += idf;
-            let synonyms = self.synonyms.get(&term);
-            let found = text_terms.contains(&term)
-                || synonyms.is_some_and(|others| others.iter().any(|other| text_terms.contains(other)))
-                || (term.chars().count() >= 5 && text_terms.iter().any(|word| within_one_edit(word, &term)));
-            if found {
-                covered += idf;
-            }
+            let synonyms = self.synonyms.get(&term).cloned().unwrap_or_default();
+            terms.push(WeighedTerm { term, idf, synonyms });
         }
-        Ok((total > 0.0).then(|| covered / total))
+        Ok(WeighedTerms { terms })
     }
 
     /// Returns the top `n` chunk ids with their BM25 scores.
