@@ -477,7 +477,8 @@ impl KnowledgeBase {
 
     /// Returns the query's embedding, from the LRU cache when the same text was seen recently.
     pub fn embed_query(&self, query: &str) -> Result<Arc<[f32]>> {
-        let query = clean_query(query)?;
+        let query = crate::normalise_query(clean_query(query)?);
+        let query = query.as_str();
         let key = QueryCache::key(query);
         if let Some(vector) = self.cache.get(&key) {
             return Ok(vector);
@@ -527,7 +528,8 @@ impl KnowledgeBase {
         filter: Option<&Filter>,
         mode: SearchMode,
     ) -> Result<Vec<Hit>> {
-        let query = clean_query(query)?;
+        let query = crate::normalise_query(clean_query(query)?);
+        let query = query.as_str();
         let k = k.min(MAX_K);
         if k == 0 {
             return Ok(Vec::new());

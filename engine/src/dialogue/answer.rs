@@ -6,8 +6,10 @@
 //! sentence stating a fact not in the evidence is replaced by the extractive answer.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use regex::Regex;
 
 use super::guardrail::{Evidence, split_sentences};
 use super::models::{ChatBackend, SentenceEncoder};
@@ -54,6 +56,12 @@ const PASSAGES_USED: usize = 3;
 const PROMPT_UNITS: usize = 4;
 const PROMPT_CONTEXT_CHARS: usize = 500;
 const SENTENCE_CACHE_LIMIT: usize = 50_000;
+/// How much a how-to question favours sections of steps or "How to" headings.
+const HOW_TO_BONUS: f32 = 0.05;
+/// A how-to answer may run this long (the steps of a section, and the next sections).
+const HOW_TO_WORDS: usize = 150;
+/// A following section joins a how-to answer when it scores within this of the best unit.
+const NEXT_SECTION_MARGIN: f32 = 0.25;
 /// A section this short is quoted whole.
 const SECTION_WORDS: usize = 110;
 /// From a longer section, the best unit and what follows, up to about this many words.
@@ -81,6 +89,7 @@ impl Answerer {
     fn rank_units(
         &self,
         encoder: &dyn SentenceEncoder,
+        question: Option<&str>,
         question_embedding: &[f32],
         passages: &[Passage],
     ) -> anyhow::Result<Vec<RankedUnit>> {
@@ -88,7 +97,7 @@ impl Answerer {
         let mut headings: Vec<(usize, String)> = Vec::new();
         for (passage_idx, passage) in passages.iter().take(PASSAGES_USED).enumerate() {
             for (unit_idx, unit) in passage_units(&passage.text).into_iter().enumerate() {
-                if let Some(heading) = unit.heading.filter(|_| unit.first_in_section) {
+                if let Some(heading) = unit.heading.clone().filter(|_| unit.first_in_section) {
                     headings.push((units.len(), heading));
                 }
                 units.push(RankedUnit {
@@ -96,6 +105,8 @@ impl Answerer {
                     passage_idx,
                     unit_idx,
                     section: unit.section,
+                    heading: unit.heading,
+                    document: passage.document.clone(),
                     list_item: unit.list_item,
                     text: unit.text,
                 });
@@ -120,6 +131,24 @@ impl Answerer {
                 unit.score = unit.score.max(heading_score + passage_bonus(passage_idx));
             }
         }
+        // "How do I ...?" is answered by steps: sections of steps or "How to" headings first.
+        if question.is_some_and(is_how_to) {
+            let top_document = passages.first().map(|passage| passage.document.as_str()).unwrap_or_default();
+            let steps: Vec<(usize, usize)> = units
+                .iter()
+                .filter(|unit| unit.document == top_document)
+                .filter(|unit| {
+                    unit.heading.as_deref().is_some_and(|heading| STEPS_HEADING.is_match(heading))
+                        || (unit.list_item && unit.text.chars().next().is_some_and(|c| c.is_ascii_digit()))
+                })
+                .map(|unit| (unit.passage_idx, unit.section))
+                .collect();
+            for unit in &mut units {
+                if steps.contains(&(unit.passage_idx, unit.section)) {
+                    unit.score += HOW_TO_BONUS;
+                }
+            }
+        }
         units.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok(units)
     }
@@ -131,8 +160,8 @@ impl Answerer {
         question_embedding: &[f32],
         passages: &[Passage],
     ) -> anyhow::Result<(String, Vec<usize>)> {
-        let ranked = self.rank_units(encoder, question_embedding, passages)?;
-        Ok(compose_extractive(&ranked))
+        let ranked = self.rank_units(encoder, None, question_embedding, passages)?;
+        Ok(compose_extractive(&ranked, false))
     }
 
     /// Answers a question from passages: generated and checked when a chat model is given,
@@ -150,8 +179,8 @@ impl Answerer {
         max_new_tokens: usize,
         on_token: &mut dyn FnMut(&str),
     ) -> anyhow::Result<KnowledgeAnswer> {
-        let ranked = self.rank_units(encoder, question_embedding, passages)?;
-        let (extractive, used_passages) = compose_extractive(&ranked);
+        let ranked = self.rank_units(encoder, Some(question), question_embedding, passages)?;
+        let (extractive, used_passages) = compose_extractive(&ranked, is_how_to(question));
         let extractive_answer = |stats: &GuardrailStats, n_passed, n_replaced| {
             stats.answers_extractive.fetch_add(1, Ordering::Relaxed);
             KnowledgeAnswer {
@@ -274,6 +303,10 @@ pub struct RankedUnit {
     pub unit_idx: usize,
     /// The section of the passage the unit is in (counted from 0 at each heading).
     pub section: usize,
+    /// The heading of that section, if any.
+    pub heading: Option<String>,
+    /// The passage's document.
+    pub document: String,
     pub list_item: bool,
     pub text: String,
 }
@@ -281,41 +314,116 @@ pub struct RankedUnit {
 /// The answer of the best unit's section, in reading order, and the passages it came from. A
 /// short section is quoted whole (the steps under "Setting up AutoPay", the two sentences under
 /// "Can I reopen a closed account?"); from a long one, the best unit and what follows it, with a
-/// list kept whole, up to [`ANSWER_WORDS`].
-fn compose_extractive(ranked: &[RankedUnit]) -> (String, Vec<usize>) {
+/// list kept whole, up to [`ANSWER_WORDS`]. A how-to question (`how_to`) gets every numbered
+/// step of the document ("1. Airplane mode ... 5. Outage in your area") as a checklist, or the
+/// best section with the sections that follow it, within a larger budget.
+fn compose_extractive(ranked: &[RankedUnit], how_to: bool) -> (String, Vec<usize>) {
     let Some(best) = ranked.first() else { return (String::new(), Vec::new()) };
-    let mut section: Vec<&RankedUnit> =
-        ranked.iter().filter(|unit| unit.passage_idx == best.passage_idx && unit.section == best.section).collect();
-    section.sort_by_key(|unit| unit.unit_idx);
+    if how_to && let Some(checklist) = numbered_checklist(ranked, best) {
+        return checklist;
+    }
+    let in_section = |passage_idx: usize, section: usize| {
+        let mut units: Vec<&RankedUnit> =
+            ranked.iter().filter(|unit| unit.passage_idx == passage_idx && unit.section == section).collect();
+        units.sort_by_key(|unit| unit.unit_idx);
+        units
+    };
+    let section = in_section(best.passage_idx, best.section);
     let words = |units: &[&RankedUnit]| units.iter().map(|unit| unit.text.split_whitespace().count()).sum::<usize>();
-    let chosen: Vec<&RankedUnit> = if words(&section) <= SECTION_WORDS {
+    let section_budget = if how_to { HOW_TO_WORDS } else { SECTION_WORDS };
+    let mut chosen: Vec<&RankedUnit> = if words(&section) <= section_budget {
         section
     } else {
         let start = section.iter().position(|unit| unit.unit_idx == best.unit_idx).unwrap_or(0);
         // A list item is read with its list: start at the sentence that introduces it.
         let mut start = start;
-        while start > 0
-            && section[start].list_item
-            && (section[start - 1].list_item || section[start - 1].text.ends_with(':'))
-        {
+        while start > 0 && section[start].list_item && (section[start - 1].list_item || section[start - 1].text.ends_with(':')) {
             start -= 1;
         }
         let mut chosen: Vec<&RankedUnit> = Vec::new();
         for unit in &section[start..] {
-            let in_list =
-                unit.list_item && chosen.last().is_some_and(|last| last.list_item || last.text.ends_with(':'));
+            let in_list = unit.list_item && chosen.last().is_some_and(|last| last.list_item || last.text.ends_with(':'));
             if !chosen.is_empty() && !in_list && words(&chosen) + unit.text.split_whitespace().count() > ANSWER_WORDS {
                 break;
             }
             chosen.push(unit);
-            if words(&chosen) > SECTION_WORDS {
+            if words(&chosen) > section_budget {
                 break;
             }
         }
         chosen
     };
+    if how_to {
+        // "What do I do?": the next sections of the same passage often hold the next steps
+        // ("Where do I find my PUK code?", "Entering the PUK").
+        let mut next = best.section + 1;
+        loop {
+            let following = in_section(best.passage_idx, next);
+            if following.is_empty() || words(&chosen) + words(&following) > HOW_TO_WORDS {
+                break;
+            }
+            if following.iter().map(|unit| unit.score).fold(f32::MIN, f32::max) < best.score - NEXT_SECTION_MARGIN {
+                break;
+            }
+            chosen.extend(following);
+            next += 1;
+        }
+    }
     let text = chosen.iter().map(|unit| ensure_period(&unit.text)).collect::<Vec<_>>().join(" ");
     (text, vec![best.passage_idx])
+}
+
+/// "1. Airplane mode: Look at the status bar... 2. SIM card: ...": the first sentence of every
+/// numbered section of the best unit's document among the passages, in their numbered order,
+/// when the best unit is in such a section or just above them (at least three steps).
+fn numbered_checklist(ranked: &[RankedUnit], best: &RankedUnit) -> Option<(String, Vec<usize>)> {
+    let number_of = |unit: &RankedUnit| {
+        let heading = unit.heading.as_deref()?;
+        let caps = NUMBERED_HEADING.captures(heading)?;
+        Some((caps[1].parse::<u32>().ok()?, caps[2].trim().to_string()))
+    };
+    let best_numbered = number_of(best).is_some();
+    // The best unit is a step, or opens its passage above the steps.
+    if !best_numbered && best.section > 1 {
+        return None;
+    }
+    let mut steps: std::collections::BTreeMap<u32, (String, &RankedUnit)> = std::collections::BTreeMap::new();
+    for unit in ranked.iter().filter(|unit| unit.document == best.document) {
+        if let Some((number, title)) = number_of(unit) {
+            let entry = steps.entry(number).or_insert((title, unit));
+            if (unit.passage_idx, unit.unit_idx) < (entry.1.passage_idx, entry.1.unit_idx) {
+                *entry = (entry.0.clone(), unit);
+            }
+        }
+    }
+    if steps.len() < 3 {
+        return None;
+    }
+    let mut used: Vec<usize> = steps.values().map(|(_, unit)| unit.passage_idx).collect();
+    used.push(best.passage_idx);
+    used.sort_unstable();
+    used.dedup();
+    let mut lines: Vec<String> = Vec::new();
+    if !best_numbered {
+        lines.push(ensure_period(&best.text));
+    }
+    lines.extend(
+        steps.iter().map(|(number, (title, unit))| format!("{number}. {title}: {}", ensure_period(&unit.text))),
+    );
+    Some((lines.join(" "), used))
+}
+
+static NUMBERED_HEADING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(\d{1,2})[.)]\s+(.+)$").unwrap());
+static STEPS_HEADING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^(how to|how do|setting up|set up|steps|checks|what to do|entering|where do i find)\b|^\d{1,2}[.)]\s").unwrap()
+});
+static HOW_TO_QUESTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\bhow (do|can|to|should|would) (i|we|you|u)?\b|\bhow to\b|\bwhat (should|do|can) (i|we) (do|check|try)\b|\bwhat do i need\b|\bwhat steps\b|\bhow do i fix\b").unwrap()
+});
+
+/// A question that asks for steps.
+fn is_how_to(question: &str) -> bool {
+    HOW_TO_QUESTION.is_match(question)
 }
 
 /// The best units for the chat prompt, in reading order, within a character budget.
@@ -345,8 +453,8 @@ fn complete_sentences(generated: &str) -> Vec<String> {
 /// What ranking a unit gains from its passage's rank (retrieval already judged the passages).
 fn passage_bonus(passage_idx: usize) -> f32 {
     match passage_idx {
-        0 => 0.06,
-        1 => 0.03,
+        0 => 0.10,
+        1 => 0.04,
         _ => 0.0,
     }
 }
@@ -442,9 +550,11 @@ fn passage_units(text: &str) -> Vec<Unit> {
         }
         table_header = None;
         let title = trimmed.trim_start_matches('#').trim();
-        let is_list_item =
-            trimmed.starts_with(['-', '*', '+', '>']) || trimmed.chars().next().is_some_and(|c| c.is_ascii_digit());
         let ends_like_text = trimmed.ends_with(['.', '!', '?', ':', ';', ')', '"']);
+        // "1. Airplane mode" is a numbered heading kept as a line; "1. Open the app." a step.
+        let numbered = trimmed.chars().next().is_some_and(|c| c.is_ascii_digit());
+        let is_list_item = trimmed.starts_with(['-', '*', '+', '>'])
+            || (numbered && (ends_like_text || trimmed.split_whitespace().count() > 8));
         let question_heading =
             title.ends_with('?') && (trimmed.starts_with('#') || title.split_whitespace().count() <= 15);
         // A heading kept as a line of the chunk ("How to get a replacement SIM"): a title, not
@@ -525,6 +635,8 @@ mod tests {
             passage_idx: 0,
             unit_idx,
             section,
+            heading: None,
+            document: "d.md".to_string(),
             list_item: text.starts_with("Step"),
             text: text.to_string(),
         };
@@ -535,14 +647,14 @@ mod tests {
             unit(3, 3, 0.1, "You can turn it off at any time."),
         ];
         ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
-        let (text, used) = compose_extractive(&ranked);
+        let (text, used) = compose_extractive(&ranked, false);
         assert_eq!(text, "Step one: open the app and go to Billing. Step two: turn AutoPay on.");
         assert_eq!(used, [0]);
         let long = "This sentence is one of many in a very long section about nothing in particular at all.";
         let mut ranked: Vec<RankedUnit> = (0..12).map(|i| unit(i, 1, 0.1, long)).collect();
         ranked[5].score = 0.9;
         ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
-        let (text, _) = compose_extractive(&ranked);
+        let (text, _) = compose_extractive(&ranked, false);
         assert!(text.split_whitespace().count() <= ANSWER_WORDS, "{text}");
     }
 
@@ -553,6 +665,8 @@ mod tests {
             passage_idx: 0,
             unit_idx: 0,
             section: 0,
+            heading: None,
+            document: "d.md".to_string(),
             list_item: false,
             text: text.to_string(),
         };

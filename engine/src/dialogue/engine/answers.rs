@@ -101,7 +101,12 @@ impl Engine {
         // July and August: what will I pay?"); "I want to pay my bill, how much is it?" is the
         // flow's to answer.
         let answered = if account_flow && !request {
-            self.answer_from_knowledge(work, u)?
+            // A general question the documents do not answer is not a reason to start asking
+            // for the customer's account: say so.
+            self.answer_from_knowledge(work, u)? || {
+                self.say_not_covered(work)?;
+                true
+            }
         } else {
             self.answer_computed(work, &u.text)?
         };
@@ -209,10 +214,22 @@ impl Engine {
 
     pub(super) fn answer_text(&self, work: &mut Work<'_>, text: &str, embedding: &[f32]) -> Result<bool, EngineError> {
         let started = Instant::now();
+        // Casual words in the documents' words ("u", "gigs", "switch carriers") for the search.
+        let normalised = knowledge::normalise_query(text);
+        let normalised_embedding = if normalised != text {
+            Some(self.encoder.embed(&[normalised.as_str()])?.pop().unwrap_or_default())
+        } else {
+            None
+        };
+        let embedding = normalised_embedding.as_deref().unwrap_or(embedding);
         let passages: Vec<Passage> = self.knowledge.retrieve(text, embedding, self.settings.top_k)?;
         work.times.retrieval_ms += ms(started);
-        let relevant =
-            passages.first().is_some_and(|p| p.vector_similarity.unwrap_or(1.0) >= self.settings.min_similarity);
+        // The reranked first passage need not be the closest by meaning: any of the passages
+        // an answer quotes from may show the knowledge base has something on the question.
+        let relevant = passages
+            .iter()
+            .take(3)
+            .any(|p| p.vector_similarity.unwrap_or(1.0) >= self.settings.min_similarity);
         if !relevant {
             return Ok(false);
         }

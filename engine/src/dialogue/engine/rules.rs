@@ -248,7 +248,7 @@ pub(super) static ABOUT_OWN_ACCOUNT: LazyLock<Regex> = LazyLock::new(|| {
         r"|\bwhen('?s| is| was) (my|our) (\w+ )?(bill|payment) due\b",
         r"|\bwhy (is|was|did|has) (my|our) (\w+ )?(bill|balance|invoice)\b",
         r"|\b(explain|check|see|show( me)?|look at|look up|pull up|read) (my|our) (\w+ )?(bill|balance|invoice|charges|statement|usage|account)\b",
-        r"|\b(my|our) (\w+ )?(bill|balance) (is|was|went|looks|seems)\b",
+        r"|\b(my|our) (\w+ )?(bill|balance) (went|looks|seems|jumped|doubled|is (so |too |really |way )?(high|higher|wrong|more|bigger|larger|huge))\b",
         r"|\b(do|did) i (still )?owe\b|\bhow much (do|did) i (owe|have to pay|need to pay)\b|\bam i (overdue|behind|late)\b",
         r"|\b(how much|what) (data )?(have|did) i (used|use)\b|\bhow much data (do i have|have i got|is|i have) (left|remaining)\b",
         r"|\bhow much data\b[^.?!]{0,40}\b(used|left|remaining)\b",
@@ -361,6 +361,8 @@ mod tests {
     #[test] fn own_plan() { check(&ABOUT_OWN_ACCOUNT, "what plan am i on", true) }
     #[test] fn own_contract() { check(&ABOUT_OWN_ACCOUNT, "when does my contract end", true) }
     #[test] fn own_line_status() { check(&ABOUT_OWN_ACCOUNT, "why is my line suspended?", true) }
+    #[test] fn own_bill_too_high() { check(&ABOUT_OWN_ACCOUNT, "why is my bill so high this month", true) }
+    #[test] fn general_due_date_given() { check(&ABOUT_OWN_ACCOUNT, "my bill is due april 19, if i get an extension whats the new date", false) }
     #[test] fn general_reset_day() { check(&ABOUT_OWN_ACCOUNT, "what day of the month does my data reset", false) }
     #[test] fn general_dispute_rule() { check(&ABOUT_OWN_ACCOUNT, "do i still have to pay my bill by the due date", false) }
     #[test] fn general_plan_switch() { check(&ABOUT_OWN_ACCOUNT, "can i switch plans in the middle of my contract", false) }
