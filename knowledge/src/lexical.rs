@@ -33,7 +33,8 @@ const STOP_WORDS: &[&str] = &[
     "i'm", "its", "get", "got", "have", "has", "had", "been", "being", "so", "just", "any", "some", "about", "also",
 ];
 
-/// Words of chat that say nothing about the topic (stemmed, as the analyzer leaves them).
+/// Words of chat that say nothing about the topic (stemmed, as the analyzer leaves them), and
+/// the pieces the tokenizer leaves of contractions ("i've" gives "ve").
 const CHAT_WORDS: &[&str] = &[
     "u", "ur", "guy", "hey", "pls", "plz", "thx", "lol", "rn", "bc", "cuz", "tho", "ya", "yeah", "kinda", "sorta",
     "like", "realli", "actual", "know", "want", "need", "tell", "help", "wonder", "question", "someth", "thing",

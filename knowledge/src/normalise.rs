@@ -74,7 +74,10 @@ const PHRASES: &[(&str, &str)] = &[
     (r"cancel(ling)? (my|the) contract", "early termination"),
     (r"(break|get out of|end) (my|the) contract", "early termination"),
     (r"switch(ing)? (carriers?|providers?|networks?|operators?)", "move number to another operator"),
-    (r"(change|leave for|go to|move to) (another|a different|a new) (carrier|provider|network)", "move number to another operator"),
+    (
+        r"(change|leave for|go to|move to) (another|a different|a new) (carrier|provider|network)",
+        "move number to another operator",
+    ),
     (r"keep my (phone )?number", "transfer number"),
     (r"top(ping)?[- ]?up", "refuel"),
     (r"(extra|more) (data|gb)", "refuel"),
@@ -90,7 +93,10 @@ static WORD: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 static PHRASE: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
-    PHRASES.iter().map(|(pattern, extra)| (Regex::new(&format!(r"(?i)\b{pattern}\b")).expect("phrase"), *extra)).collect()
+    PHRASES
+        .iter()
+        .map(|(pattern, extra)| (Regex::new(&format!(r"(?i)\b{pattern}\b")).expect("phrase"), *extra))
+        .collect()
 });
 
 /// The query in the documents' words (unchanged when there is nothing to normalise).

@@ -6,8 +6,8 @@
 //! sentence stating a fact not in the evidence is replaced by the extractive answer.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
 
 use regex::Regex;
 
@@ -58,6 +58,8 @@ const PROMPT_CONTEXT_CHARS: usize = 500;
 const SENTENCE_CACHE_LIMIT: usize = 50_000;
 /// How much a how-to question favours sections of steps or "How to" headings.
 const HOW_TO_BONUS: f32 = 0.05;
+/// A how-to answer moves from an introduction to the document's steps scoring within this.
+const STEPS_MARGIN: f32 = 0.2;
 /// A how-to answer may run this long (the steps of a section, and the next sections).
 const HOW_TO_WORDS: usize = 150;
 /// A following section joins a how-to answer when it scores within this of the best unit.
@@ -107,6 +109,7 @@ impl Answerer {
                     section: unit.section,
                     heading: unit.heading,
                     document: passage.document.clone(),
+                    steps: false,
                     list_item: unit.list_item,
                     text: unit.text,
                 });
@@ -131,22 +134,23 @@ impl Answerer {
                 unit.score = unit.score.max(heading_score + passage_bonus(passage_idx));
             }
         }
-        // "How do I ...?" is answered by steps: sections of steps or "How to" headings first.
+        // Sections of steps: a "How to" heading, numbered headings or a numbered list.
+        let steps: Vec<(usize, usize)> = units
+            .iter()
+            .filter(|unit| {
+                unit.heading.as_deref().is_some_and(|heading| STEPS_HEADING.is_match(heading))
+                    || (unit.list_item && unit.text.chars().next().is_some_and(|c| c.is_ascii_digit()))
+            })
+            .map(|unit| (unit.passage_idx, unit.section))
+            .collect();
+        for unit in &mut units {
+            unit.steps = steps.contains(&(unit.passage_idx, unit.section));
+        }
+        // "How do I ...?" is answered by steps: the top document's sections of steps first.
         if question.is_some_and(is_how_to) {
             let top_document = passages.first().map(|passage| passage.document.as_str()).unwrap_or_default();
-            let steps: Vec<(usize, usize)> = units
-                .iter()
-                .filter(|unit| unit.document == top_document)
-                .filter(|unit| {
-                    unit.heading.as_deref().is_some_and(|heading| STEPS_HEADING.is_match(heading))
-                        || (unit.list_item && unit.text.chars().next().is_some_and(|c| c.is_ascii_digit()))
-                })
-                .map(|unit| (unit.passage_idx, unit.section))
-                .collect();
-            for unit in &mut units {
-                if steps.contains(&(unit.passage_idx, unit.section)) {
-                    unit.score += HOW_TO_BONUS;
-                }
+            for unit in units.iter_mut().filter(|unit| unit.steps && unit.document == top_document) {
+                unit.score += HOW_TO_BONUS;
             }
         }
         units.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -307,6 +311,8 @@ pub struct RankedUnit {
     pub heading: Option<String>,
     /// The passage's document.
     pub document: String,
+    /// Its section gives steps (a "How to ..." heading, a numbered list or numbered headings).
+    pub steps: bool,
     pub list_item: bool,
     pub text: String,
 }
@@ -318,9 +324,19 @@ pub struct RankedUnit {
 /// step of the document ("1. Airplane mode ... 5. Outage in your area") as a checklist, or the
 /// best section with the sections that follow it, within a larger budget.
 fn compose_extractive(ranked: &[RankedUnit], how_to: bool) -> (String, Vec<usize>) {
-    let Some(best) = ranked.first() else { return (String::new(), Vec::new()) };
+    let Some(mut best) = ranked.first() else { return (String::new(), Vec::new()) };
     if how_to && let Some(checklist) = numbered_checklist(ranked, best) {
         return checklist;
+    }
+    // A how-to question whose best sentence introduces the topic is answered by the steps the
+    // same document gives, when it gives some close enough to the question.
+    if how_to
+        && !best.steps
+        && let Some(steps) = ranked
+            .iter()
+            .find(|unit| unit.steps && unit.document == best.document && unit.score >= best.score - STEPS_MARGIN)
+    {
+        best = steps;
     }
     let in_section = |passage_idx: usize, section: usize| {
         let mut units: Vec<&RankedUnit> =
@@ -337,12 +353,16 @@ fn compose_extractive(ranked: &[RankedUnit], how_to: bool) -> (String, Vec<usize
         let start = section.iter().position(|unit| unit.unit_idx == best.unit_idx).unwrap_or(0);
         // A list item is read with its list: start at the sentence that introduces it.
         let mut start = start;
-        while start > 0 && section[start].list_item && (section[start - 1].list_item || section[start - 1].text.ends_with(':')) {
+        while start > 0
+            && section[start].list_item
+            && (section[start - 1].list_item || section[start - 1].text.ends_with(':'))
+        {
             start -= 1;
         }
         let mut chosen: Vec<&RankedUnit> = Vec::new();
         for unit in &section[start..] {
-            let in_list = unit.list_item && chosen.last().is_some_and(|last| last.list_item || last.text.ends_with(':'));
+            let in_list =
+                unit.list_item && chosen.last().is_some_and(|last| last.list_item || last.text.ends_with(':'));
             if !chosen.is_empty() && !in_list && words(&chosen) + unit.text.split_whitespace().count() > ANSWER_WORDS {
                 break;
             }
@@ -415,7 +435,10 @@ fn numbered_checklist(ranked: &[RankedUnit], best: &RankedUnit) -> Option<(Strin
 
 static NUMBERED_HEADING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(\d{1,2})[.)]\s+(.+)$").unwrap());
 static STEPS_HEADING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^(how to|how do|setting up|set up|steps|checks|what to do|entering|where do i find)\b|^\d{1,2}[.)]\s").unwrap()
+    Regex::new(
+        r"(?i)^(how to|how do|setting up|set up|steps|checks|what to do|entering|where do i find)\b|^\d{1,2}[.)]\s",
+    )
+    .unwrap()
 });
 static HOW_TO_QUESTION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\bhow (do|can|to|should|would) (i|we|you|u)?\b|\bhow to\b|\bwhat (should|do|can) (i|we) (do|check|try)\b|\bwhat do i need\b|\bwhat steps\b|\bhow do i fix\b").unwrap()
@@ -550,7 +573,7 @@ fn passage_units(text: &str) -> Vec<Unit> {
         }
         table_header = None;
         let title = trimmed.trim_start_matches('#').trim();
-        let ends_like_text = trimmed.ends_with(['.', '!', '?', ':', ';', ')', '"']);
+        let ends_like_text = trimmed.ends_with(['.', '!', '?', ':', ';', '"']);
         // "1. Airplane mode" is a numbered heading kept as a line; "1. Open the app." a step.
         let numbered = trimmed.chars().next().is_some_and(|c| c.is_ascii_digit());
         let is_list_item = trimmed.starts_with(['-', '*', '+', '>'])
@@ -637,6 +660,7 @@ mod tests {
             section,
             heading: None,
             document: "d.md".to_string(),
+            steps: false,
             list_item: text.starts_with("Step"),
             text: text.to_string(),
         };
@@ -667,6 +691,7 @@ mod tests {
             section: 0,
             heading: None,
             document: "d.md".to_string(),
+            steps: false,
             list_item: false,
             text: text.to_string(),
         };

@@ -22,6 +22,10 @@ pub(super) const OFFER: &str = "__offer";
 /// score 0 to 0.22, covered ones 0.32 and up).
 const MIN_COVERAGE: f32 = 0.25;
 
+/// A flow with this many steps on the customer's phone is troubleshooting (resuming a line
+/// ends with one restart; fixing no service is a series of checks).
+const TROUBLESHOOTING_STEPS: usize = 3;
+
 /// Intents that are never questions to answer from the documents.
 const NOT_QUESTIONS: &[&str] = &["human_agent", "greeting", "thanks", "goodbye", "affirm", "deny", "help"];
 
@@ -92,7 +96,9 @@ impl Engine {
         let flow = intent.and_then(|name| self.book.flow_for_intent(name));
         // A phone problem is troubleshot step by step; a question about the steps ("what should
         // I check?") is answered.
-        let troubleshooting = flow.is_some_and(|flow| flow.nodes.iter().any(|node| node.device.is_some()));
+        let troubleshooting = flow.is_some_and(|flow| {
+            flow.nodes.iter().filter(|node| node.device.is_some()).count() >= TROUBLESHOOTING_STEPS
+        });
         if troubleshooting && PROBLEM.is_match(&lower) && !HOW_TO.is_match(&lower) {
             return Ok(false);
         }
@@ -110,7 +116,12 @@ impl Engine {
         } else {
             self.answer_computed(work, &u.text)?
         };
+        let not_covered = self
+            .replies
+            .raw("no_answer_found")
+            .is_some_and(|honest| work.parts.last().is_some_and(|last| last.starts_with(honest.trim())));
         if answered
+            && !not_covered
             && let Some(flow) = flow.filter(|flow| flow.needs != Needs::Nothing || is_transfer(flow))
             && (request || HOW_TO.is_match(&lower))
         {
@@ -226,16 +237,14 @@ impl Engine {
         work.times.retrieval_ms += ms(started);
         // The reranked first passage need not be the closest by meaning: any of the passages
         // an answer quotes from may show the knowledge base has something on the question.
-        let relevant = passages
-            .iter()
-            .take(3)
-            .any(|p| p.vector_similarity.unwrap_or(1.0) >= self.settings.min_similarity);
+        let relevant =
+            passages.iter().take(3).any(|p| p.vector_similarity.unwrap_or(1.0) >= self.settings.min_similarity);
         if !relevant {
             return Ok(false);
         }
         let mut coverage: Option<f32> = None;
         for passage in passages.iter().take(3) {
-            if let Some(value) = self.knowledge.coverage(text, &passage.text)? {
+            if let Some(value) = self.knowledge.coverage(&normalised, &passage.text)? {
                 coverage = Some(coverage.map_or(value, |best: f32| best.max(value)));
             }
         }
