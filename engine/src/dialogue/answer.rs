@@ -11,7 +11,7 @@ use std::sync::{LazyLock, Mutex};
 
 use regex::Regex;
 
-use super::guardrail::{Evidence, split_sentences};
+use super::guardrail::{Evidence, Faithfulness, split_sentences};
 use super::models::{ChatBackend, SentenceEncoder};
 
 /// A retrieved passage with where it came from.
@@ -207,6 +207,9 @@ impl Answerer {
         evidence_texts.extend(extra_evidence.iter().map(String::as_str));
         evidence_texts.push(question);
         let evidence = Evidence::new(&evidence_texts, plan_names);
+        let mut faithful_to: Vec<&str> = used.iter().map(|p| p.text.as_str()).collect();
+        faithful_to.extend(extra_evidence.iter().map(String::as_str));
+        let faithfulness = Faithfulness::new(&faithful_to, plan_names);
         let mut kept: Vec<String> = Vec::new();
         let (mut n_passed, mut n_replaced) = (0, 0);
         let mut replaced_once = false;
@@ -215,6 +218,7 @@ impl Answerer {
                 continue; // small models repeat themselves
             }
             if evidence.supports(&sentence)
+                && faithfulness.check(&sentence).is_ok()
                 && states_numbers_whole(&sentence, &ranked)
                 && !is_refusal(&sentence)
                 && !sentence.ends_with('?')

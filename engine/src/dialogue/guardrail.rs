@@ -119,6 +119,273 @@ impl Evidence {
     }
 }
 
+/// Why a generated sentence is not faithful to its passages, beyond its numbers and names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unfaithful {
+    /// Words of substance the passages never use ("visit our website", "in the settings menu").
+    Unsupported(Vec<String>),
+    /// It affirms what the closest passage sentence denies, or denies what it affirms.
+    Polarity { closest: String },
+    /// It gives a plan a feature (5G, calls, hotspot) no passage sentence gives that plan, or
+    /// takes away one the passages give it.
+    PlanFeature { plan: String, feature: String },
+    /// An address, a menu path or a name that is not in the passages.
+    Invented(String),
+}
+
+/// The passages' sentences, prepared for checking what a generated sentence says with them.
+pub struct Faithfulness {
+    units: Vec<Unit>,
+    words: HashSet<String>,
+    text_lower: String,
+    plan_names: Vec<String>,
+}
+
+struct Unit {
+    lower: String,
+    words: HashSet<String>,
+    negated: bool,
+}
+
+/// Share of a sentence's words of substance that must appear in the passages.
+const MIN_SUPPORTED_WORDS: f32 = 0.8;
+
+impl Faithfulness {
+    pub fn new(units: &[&str], plan_names: &[String]) -> Self {
+        let units: Vec<Unit> = units
+            .iter()
+            .flat_map(|text| split_sentences(text))
+            .map(|sentence| Unit {
+                words: content_words(&sentence),
+                negated: is_negated(&sentence),
+                lower: sentence.to_lowercase(),
+            })
+            .collect();
+        let words = units.iter().flat_map(|unit| unit.words.iter().cloned()).collect();
+        let text_lower = units.iter().map(|unit| unit.lower.as_str()).collect::<Vec<_>>().join("\n");
+        Self { units, words, text_lower, plan_names: plan_names.iter().map(|name| name.to_lowercase()).collect() }
+    }
+
+    /// `Ok` when the sentence says only what the passages say: its words of substance are
+    /// theirs, its polarity is that of the passage sentence it is closest to, each plan keeps
+    /// the features the passages give it, and every address, menu path or name is quoted.
+    pub fn check(&self, sentence: &str) -> Result<(), Unfaithful> {
+        let lower = sentence.to_lowercase();
+        for token in INVENTABLE.find_iter(sentence) {
+            let token = token.as_str().trim().trim_end_matches(['.', ',']).to_lowercase();
+            if !token.is_empty() && !self.text_lower.contains(&token) {
+                return Err(Unfaithful::Invented(token));
+            }
+        }
+        let words = content_words(sentence);
+        if !words.is_empty() {
+            let missing: Vec<String> = words.iter().filter(|word| !self.words.contains(*word)).cloned().collect();
+            let supported = 1.0 - missing.len() as f32 / words.len() as f32;
+            if supported < MIN_SUPPORTED_WORDS {
+                return Err(Unfaithful::Unsupported(missing));
+            }
+            let closest = self
+                .units
+                .iter()
+                .max_by_key(|unit| unit.words.intersection(&words).count())
+                .filter(|unit| unit.words.intersection(&words).count() > 0);
+            if let Some(closest) = closest
+                && closest.negated != is_negated(sentence)
+            {
+                return Err(Unfaithful::Polarity { closest: closest.lower.clone() });
+            }
+        }
+        for plan in self.plan_names.iter().filter(|plan| contains_phrase(&lower, plan)) {
+            for feature in FEATURES.iter().filter(|feature| contains_phrase(&lower, feature)) {
+                let stated = self.units.iter().any(|unit| {
+                    contains_phrase(&unit.lower, plan)
+                        && contains_phrase(&unit.lower, feature)
+                        && unit.negated == is_negated(sentence)
+                });
+                if !stated {
+                    return Err(Unfaithful::PlanFeature { plan: plan.clone(), feature: (*feature).to_string() });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a plan has or lacks, as customers compare plans.
+const FEATURES: &[&str] = &[
+    "5g",
+    "4g",
+    "lte",
+    "calls",
+    "texts",
+    "hotspot",
+    "tethering",
+    "roaming",
+    "data only",
+    "wi-fi calling",
+    "rollover",
+    "roll over",
+];
+
+/// Addresses, menu paths and capitalised names a model may invent.
+static INVENTABLE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:https?://)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|example|io|co|app)\b(?:/\S*)?|\b[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*(?:\s*>\s*[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*)+|(?:[.!?]\s+|\s)(?:[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+)").unwrap()
+});
+
+static NEGATION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)\b(not|no|never|cannot|can't|don't|doesn't|isn't|aren't|won't|without|none|nothing|neither|nor)\b|n't\b",
+    )
+    .unwrap()
+});
+
+fn is_negated(sentence: &str) -> bool {
+    NEGATION.find_iter(sentence).count() % 2 == 1
+}
+
+/// Words that carry content (lowercase, crudely stemmed), without function words.
+fn content_words(text: &str) -> HashSet<String> {
+    WORD.find_iter(text)
+        .map(|m| m.as_str().to_ascii_lowercase())
+        .filter(|word| word.len() >= 3 && !FUNCTION_WORDS.contains(&word.as_str()))
+        .map(|word| stem(&word))
+        .collect()
+}
+
+fn stem(word: &str) -> String {
+    for suffix in ["ing", "ed", "es", "s"] {
+        if let Some(stripped) = word.strip_suffix(suffix)
+            && stripped.len() >= 3
+        {
+            return stripped.to_string();
+        }
+    }
+    word.to_string()
+}
+
+/// Words any answer may use without the passages using them.
+const FUNCTION_WORDS: &[&str] = &[
+    "the",
+    "and",
+    "for",
+    "you",
+    "your",
+    "yours",
+    "are",
+    "can",
+    "will",
+    "this",
+    "that",
+    "these",
+    "those",
+    "with",
+    "from",
+    "have",
+    "has",
+    "had",
+    "not",
+    "but",
+    "all",
+    "any",
+    "each",
+    "our",
+    "its",
+    "was",
+    "were",
+    "been",
+    "being",
+    "into",
+    "also",
+    "just",
+    "only",
+    "may",
+    "might",
+    "must",
+    "should",
+    "would",
+    "could",
+    "does",
+    "did",
+    "doing",
+    "done",
+    "get",
+    "gets",
+    "got",
+    "here",
+    "there",
+    "then",
+    "than",
+    "when",
+    "which",
+    "who",
+    "what",
+    "how",
+    "why",
+    "where",
+    "able",
+    "sure",
+    "yes",
+    "please",
+    "thank",
+    "thanks",
+    "help",
+    "need",
+    "needs",
+    "want",
+    "like",
+    "one",
+    "use",
+    "using",
+    "used",
+    "make",
+    "makes",
+    "per",
+    "about",
+    "more",
+    "less",
+    "most",
+    "least",
+    "very",
+    "much",
+    "many",
+    "some",
+    "such",
+    "own",
+    "other",
+    "another",
+    "also",
+    "via",
+    "they",
+    "them",
+    "their",
+    "it's",
+    "don",
+    "doesn",
+    "isn",
+    "aren",
+    "won",
+    "can't",
+    "cannot",
+    "never",
+    "without",
+    "none",
+    "nothing",
+    "always",
+    "still",
+    "yet",
+    "already",
+    "so",
+    "if",
+    "or",
+    "an",
+    "kestrel",
+    "mobile",
+    "customer",
+    "customers",
+    "we",
+    "us",
+];
+
 /// The numbers of a text, normalised ("$40.00" gives "40").
 pub fn numbers_in(text: &str) -> Vec<String> {
     NUMBER.find_iter(text).map(|m| normalise_number(m.as_str())).collect()
@@ -237,6 +504,53 @@ mod tests {
     fn numbers_compare_by_value() {
         check("Unlimited Plus costs 85 dollars.", true);
         check("The Basic Plan costs $40.00.", true);
+    }
+
+    fn faithfulness() -> Faithfulness {
+        Faithfulness::new(
+            &[
+                "The Premium Plan gives you 15 GB of 5G data per month. The Basic Plan runs on the 4G LTE network, with no 5G.",
+                "Unused data does not roll over to the next month.",
+                "Open the Kestrel app and go to Billing > AutoPay. Turn AutoPay on.",
+            ],
+            &["Basic Plan".into(), "Premium Plan".into()],
+        )
+    }
+
+    #[test]
+    fn faithful_rephrasings_pass() {
+        let check = faithfulness();
+        assert_eq!(check.check("The Premium Plan has 5G data."), Ok(()));
+        assert_eq!(check.check("Unused data doesn't roll over."), Ok(()));
+        assert_eq!(check.check("In the Kestrel app, go to Billing > AutoPay and turn AutoPay on."), Ok(()));
+    }
+
+    #[test]
+    fn reversed_polarity_fails() {
+        assert!(matches!(
+            faithfulness().check("Unused data rolls over to the next month."),
+            Err(Unfaithful::Polarity { .. })
+        ));
+    }
+
+    #[test]
+    fn a_feature_given_to_the_wrong_plan_fails() {
+        let result = faithfulness().check("The Basic Plan gives you 5G data.");
+        assert!(matches!(result, Err(Unfaithful::PlanFeature { .. }) | Err(Unfaithful::Polarity { .. })), "{result:?}");
+    }
+
+    #[test]
+    fn invented_addresses_paths_and_steps_fail() {
+        let check = faithfulness();
+        assert!(matches!(
+            check.check("Visit www.kestrel-pay.com to set up automatic payments."),
+            Err(Unfaithful::Invented(_))
+        ));
+        assert!(matches!(check.check("Go to Settings > Payments in the app."), Err(Unfaithful::Invented(_))));
+        assert!(matches!(
+            check.check("Call the billing hotline, press nine, then confirm your mailing address."),
+            Err(Unfaithful::Unsupported(_))
+        ));
     }
 
     #[test]

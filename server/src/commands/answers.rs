@@ -19,7 +19,17 @@ use super::scenarios::EngineAssistant;
 use crate::BadInput;
 use crate::config::Settings;
 
-pub fn run(settings: &Settings, file: &Path, json: bool) -> anyhow::Result<()> {
+/// What one run of an answer file found.
+pub struct AnswerReport {
+    pub scores: AnswerScores,
+    /// One line per question answered wrongly: its id, kind, what was missing or wrong, the
+    /// question and the reply.
+    pub failures: Vec<String>,
+    pub seconds: f64,
+}
+
+/// Asks every question of `file` in a fresh conversation and judges the replies.
+pub fn report(settings: &Settings, file: &Path) -> anyhow::Result<AnswerReport> {
     let items = evals::answers::load(file).map_err(|error| BadInput(error.to_string()))?;
     let loading = Instant::now();
     let assistant = EngineAssistant::load(settings)?;
@@ -29,6 +39,7 @@ pub fn run(settings: &Settings, file: &Path, json: bool) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let engine = assistant.engine_over(&data, today, dir.path(), Arc::new(OffsetClock::default()), None)?;
     let mut scores = AnswerScores::default();
+    let mut failures = Vec::new();
     let started = Instant::now();
     for item in &items {
         let conversation = engine.conversations().create(Channel::Api, None)?;
@@ -45,23 +56,29 @@ pub fn run(settings: &Settings, file: &Path, json: bool) -> anyhow::Result<()> {
             if !judgement.wrong.is_empty() {
                 why.push(format!("wrong {}", judgement.wrong.join(", ")));
             }
-            let line = format!(
+            failures.push(format!(
                 "FAIL {} [{}] {}\n     Q: {}\n     A: {}",
                 item.id,
                 item.kind,
                 why.join("; "),
                 item.question,
                 turn.reply
-            );
-            if json { eprintln!("{line}") } else { println!("{line}") }
+            ));
         }
     }
+    Ok(AnswerReport { scores, failures, seconds: started.elapsed().as_secs_f64() })
+}
+
+pub fn run(settings: &Settings, file: &Path, json: bool) -> anyhow::Result<()> {
+    let AnswerReport { scores, failures, seconds } = report(settings, file)?;
+    for line in &failures {
+        if json { eprintln!("{line}") } else { println!("{line}") }
+    }
     let summary = format!(
-        "{} of {} answered right ({:.1}%) in {:.1} s",
+        "{} of {} answered right ({:.1}%) in {seconds:.1} s",
         scores.passed,
         scores.n,
         scores.accuracy() * 100.0,
-        started.elapsed().as_secs_f64()
     );
     if json {
         eprintln!("{summary}");

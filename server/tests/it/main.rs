@@ -4,6 +4,7 @@ mod accounts_crash;
 mod accounts_domain;
 mod accounts_hooks;
 mod accounts_staff;
+mod answers;
 mod api;
 mod channels;
 mod cli;

@@ -1,4 +1,4 @@
-//! Every scenario of `evals/scenarios/` (and its `blind/`, `blind2/` and `blind3/` sets) played against the real engine, through the same code
+//! Every scenario of `evals/scenarios/` (and its `blind/` to `blind4/` sets) played against the real engine, through the same code
 //! as `switchboard eval scenarios`: models loaded once, extractive knowledge answers (no chat
 //! model), a fresh account store per scenario.
 
@@ -17,8 +17,13 @@ fn every_project_scenario_passes() {
     let settings = Settings::for_data_dir(data_dir.path());
     let started = std::time::Instant::now();
     // The project's scenarios and the blind set written from the tau2 tasks without reading the engine.
-    let dirs =
-        [scenario_dir(), scenario_dir().join("blind"), scenario_dir().join("blind2"), scenario_dir().join("blind3")];
+    let dirs = [
+        scenario_dir(),
+        scenario_dir().join("blind"),
+        scenario_dir().join("blind2"),
+        scenario_dir().join("blind3"),
+        scenario_dir().join("blind4"),
+    ];
     let report = scenarios::run_report(&settings, &dirs).expect("the scenarios load and run");
     assert!(report.results.len() >= 120, "only {} scenarios", report.results.len());
     let failed: Vec<_> = report.results.iter().filter(|result| !result.passed).collect();
