@@ -184,15 +184,23 @@ impl Faithfulness {
             if supported < MIN_SUPPORTED_WORDS {
                 return Err(Unfaithful::Unsupported(missing));
             }
-            let closest = self
-                .units
-                .iter()
-                .max_by_key(|unit| unit.words.intersection(&words).count())
-                .filter(|unit| unit.words.intersection(&words).count() > 0);
-            if let Some(closest) = closest
-                && closest.negated != is_negated(sentence)
-            {
-                return Err(Unfaithful::Polarity { closest: closest.lower.clone() });
+            // Clause by clause: "The data rolls over, so it's not possible to use unused data"
+            // keeps a "not" overall but affirms what the passage denies in its first clause.
+            for clause in CLAUSE.split(sentence) {
+                let clause_words = content_words(clause);
+                if clause_words.len() < 2 {
+                    continue;
+                }
+                let closest = self
+                    .units
+                    .iter()
+                    .max_by_key(|unit| unit.words.intersection(&clause_words).count())
+                    .filter(|unit| unit.words.intersection(&clause_words).count() >= 2);
+                if let Some(closest) = closest
+                    && closest.negated != is_negated(clause)
+                {
+                    return Err(Unfaithful::Polarity { closest: closest.lower.clone() });
+                }
             }
         }
         for plan in self.plan_names.iter().filter(|plan| contains_phrase(&lower, plan)) {
@@ -231,6 +239,9 @@ const FEATURES: &[&str] = &[
 static INVENTABLE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(?:https?://)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|example|io|co|app)\b(?:/\S*)?|\b[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*(?:\s*>\s*[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*)+|(?:[.!?]\s+|\s)(?:[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+)").unwrap()
 });
+
+static CLAUSE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)[,;:]|\b(so|but|and|because|while|whereas|although|though)\b").unwrap());
 
 static NEGATION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -531,6 +542,13 @@ mod tests {
             faithfulness().check("Unused data rolls over to the next month."),
             Err(Unfaithful::Polarity { .. })
         ));
+    }
+
+    #[test]
+    fn a_reversed_clause_fails_even_when_another_clause_says_not() {
+        let result =
+            faithfulness().check("The data rolls over to the next month, so it's not possible to use unused data.");
+        assert!(matches!(result, Err(Unfaithful::Polarity { .. })), "{result:?}");
     }
 
     #[test]

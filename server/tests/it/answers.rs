@@ -5,8 +5,11 @@
 
 use std::path::PathBuf;
 
+use serde_json::Value;
 use server::commands::answers;
 use server::config::Settings;
+
+use crate::support::shared;
 
 /// The accuracy the dev split must keep (measured: 88 of 94, 93.6%, with the extractive
 /// answers this test uses).
@@ -56,4 +59,82 @@ fn bad_answer_files_are_bad_input() {
     let missing = dir.path().join("missing.jsonl");
     let error = answers::report(&settings, &missing).err().expect("missing file");
     assert!(error.downcast_ref::<server::BadInput>().is_some(), "{error:#}");
+}
+
+fn reply(turn: &Value) -> &str {
+    turn["reply"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn a_question_on_an_account_topic_is_answered_without_asking_who_the_customer_is() {
+    let app = shared();
+    let id = app.new_conversation();
+    let turn = app.say(&id, "is there a fee if I pay my bill a few days late?");
+    assert!(reply(&turn).contains("$10"), "{turn}");
+    assert!(turn["awaiting"].is_null(), "no identity asked for a general question: {turn}");
+    assert!(!turn["sources"].as_array().unwrap().is_empty(), "the answer cites its document: {turn}");
+}
+
+#[test]
+fn a_computed_answer_shows_its_arithmetic_and_cites_the_catalogue_documents() {
+    let app = shared();
+    let id = app.new_conversation();
+    let turn = app.say(&id, "we're 3 at home, each of us uses about 6gb a month and we all need calls. cheapest?");
+    let text = reply(&turn);
+    assert!(text.contains("Family Share") && text.contains("$120"), "18 GB fit one shared pool: {text}");
+    assert!(text.contains("Total:"), "{text}");
+    let documents: Vec<&str> =
+        turn["sources"].as_array().unwrap().iter().filter_map(|s| s["document"].as_str()).collect();
+    assert!(documents.iter().any(|d| d.contains("family-share")), "{documents:?}");
+}
+
+#[test]
+fn a_question_the_documents_do_not_cover_gets_an_honest_reply_and_a_person_on_yes() {
+    let app = shared();
+    let id = app.new_conversation();
+    let turn = app.say(&id, "do you have a student discount?");
+    assert!(reply(&turn).contains("don't have that information"), "{turn}");
+    assert!(!reply(&turn).contains('%'), "no invented discount: {turn}");
+    let turn = app.say(&id, "yes please");
+    assert_eq!(turn["handoff"], true, "{turn}");
+}
+
+#[test]
+fn two_questions_in_one_message_get_two_answers() {
+    let app = shared();
+    let id = app.new_conversation();
+    let turn = app.say(&id, "how much is a replacement sim card? and does unused data roll over to the next month?");
+    let text = reply(&turn);
+    assert!(text.contains("$10"), "{text}");
+    assert!(text.contains("not roll over") || text.contains("does not roll"), "{text}");
+}
+
+#[test]
+fn a_question_with_a_request_gets_the_answer_then_an_offer_and_yes_starts_the_flow() {
+    let app = shared();
+    let id = app.new_conversation();
+    let turn =
+        app.say(&id, "I want to suspend my Premium line for all of July and August. How much will I still pay for it?");
+    let text = reply(&turn);
+    assert!(text.contains("$140"), "2 months × ($65 + $5): {text}");
+    assert!(text.contains("Would you like me to"), "{text}");
+    assert!(turn["actions"].as_array().unwrap().is_empty(), "nothing runs on an offer: {turn}");
+    let turn = app.say(&id, "yes");
+    assert_eq!(turn["awaiting"], "phone_number", "the suspend flow starts by asking who the customer is: {turn}");
+}
+
+#[test]
+fn long_and_empty_ish_messages_get_no_confident_wrong_fact() {
+    let app = shared();
+    for text in [
+        "hmm",
+        "???",
+        &"tell me about plans and also data and also roaming and also bills ".repeat(50),
+        &"how much is 999999999999999999999 gb of top up on basic".to_string(),
+    ] {
+        let id = app.new_conversation();
+        let turn = app.say(&id, text);
+        assert!(!reply(&turn).is_empty(), "{text:.40}: {turn}");
+        assert!(turn["actions"].as_array().unwrap().is_empty(), "{turn}");
+    }
 }

@@ -76,6 +76,9 @@ impl<'c> Question<'c> {
                 data.push(DataMention { gb, start: whole.start(), end: whole.end() });
             }
         }
+        // Amounts no plan, refuel or household comes near are not answered with arithmetic.
+        data.retain(|mention| mention.gb.is_finite() && mention.gb > 0.0 && mention.gb <= MAX_GB);
+        money.retain(|amount| amount.is_finite() && (0.0..=MAX_NUMBER).contains(amount));
         data.sort_by_key(|mention| mention.start);
         let plans = plan_mentions(catalogue, &text, &entities);
         let zones = zone_mentions(catalogue, &text);
@@ -208,8 +211,16 @@ static DAYS: LazyLock<Regex> =
 static WEEKS: LazyLock<Regex> = LazyLock::new(|| Regex::new(&format!(r"{NUMBER}\s*(?:full\s+)?weeks?\b")).unwrap());
 
 fn first_number(pattern: &Regex, text: &str) -> Option<f64> {
-    pattern.captures(text).and_then(|caps| caps[1].parse().ok())
+    pattern
+        .captures(text)
+        .and_then(|caps| caps[1].parse().ok())
+        .filter(|value: &f64| value.is_finite() && *value <= MAX_NUMBER)
 }
+
+/// Largest amount of data read from a question, in GB.
+const MAX_GB: f64 = 10_000.0;
+/// Largest count (minutes, texts, months, days) or amount of money read from a question.
+const MAX_NUMBER: f64 = 100_000.0;
 
 static MONTH_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(january|february|march|april|june|july|august|september|october|november|december|jan|feb|apr|jun|jul|aug|sept?|oct|nov|dec)\b|(?:, |and |of |in |through |to )may\b|\bmay(?:,| and)")

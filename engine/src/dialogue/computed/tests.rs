@@ -125,6 +125,8 @@ fn questions_the_catalogue_does_not_answer_are_left_to_the_documents() {
     {
         assert_eq!(ask(question), "", "{question:?}");
     }
+    // Absurd amounts get no arithmetic.
+    assert!(!ask("how much is 99999999999 gb of top up on basic").contains("99999999999"));
     // Hostile sizes do not crash.
     let long = "how much for 3 premium lines ".repeat(500);
     let _ = ask(&long);
