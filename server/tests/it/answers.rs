@@ -130,7 +130,7 @@ fn long_and_empty_ish_messages_get_no_confident_wrong_fact() {
         "hmm",
         "???",
         &"tell me about plans and also data and also roaming and also bills ".repeat(50),
-        &"how much is 999999999999999999999 gb of top up on basic".to_string(),
+        "how much is 999999999999999999999 gb of top up on basic",
     ] {
         let id = app.new_conversation();
         let turn = app.say(&id, text);

@@ -286,14 +286,16 @@ pub(super) fn filter_and_rank(q: &Question<'_>) -> Option<ComputedAnswer> {
                 Rank::DearestRefuel => "The plan with the most expensive extra data (refuels)",
             };
             sentences.push(format!("{what}{wanted} is {}.", short(best)));
-            if rank == Rank::Cheapest && !best.calls && criteria.calls.is_none() {
-                if let Some(phone) = matching.iter().find(|plan| plan.calls) {
-                    sentences.push(format!(
-                        "{} is data only (no calls or texts); the cheapest plan with calls is {}.",
-                        best.name,
-                        short_facts(q, phone)
-                    ));
-                }
+            if rank == Rank::Cheapest
+                && !best.calls
+                && criteria.calls.is_none()
+                && let Some(phone) = matching.iter().find(|plan| plan.calls)
+            {
+                sentences.push(format!(
+                    "{} is data only (no calls or texts); the cheapest plan with calls is {}.",
+                    best.name,
+                    short_facts(q, phone)
+                ));
             }
             if matching.len() > 1 {
                 let rest: Vec<String> = matching[1..].iter().map(|plan| short(plan)).collect();
