@@ -138,3 +138,28 @@ fn long_and_empty_ish_messages_get_no_confident_wrong_fact() {
         assert!(turn["actions"].as_array().unwrap().is_empty(), "{turn}");
     }
 }
+
+#[test]
+fn which_plan_fits_me_uses_the_verified_customers_own_lines_and_nothing_before_proof() {
+    let app = shared();
+    let id = app.new_conversation();
+    // Before proof, the question gets a general answer at most: nothing of anyone's lines.
+    let before = app.say(&id, "which plan fits me best for my usage?");
+    for fact in ["2001", "2002", "6.1", "2.4"] {
+        assert!(!reply(&before).contains(fact), "{fact} before proof: {before}");
+    }
+    let id = app.new_conversation();
+    let turn = app.say(&id, "how much data have I used? my number is 555-010-2001");
+    assert_eq!(turn["awaiting"], "verification_code", "{turn}");
+    let turn = app.prove(&id, "555-010-2001");
+    assert_eq!(app.get(&format!("/api/v1/conversations/{id}")).1["assurance"], "verified", "{turn}");
+    // Amara Okafor: L2001 (Premium, 6.1 GB used) and L2002 (Basic, 2.4 GB used), both with calls.
+    let turn = app.say(&id, "which plan fits me best for my usage?");
+    let text = reply(&turn);
+    assert!(text.contains("2001") && text.contains("2002"), "both of the customer's lines: {text}");
+    assert!(text.contains("6.1") && text.contains("2.4"), "their data use this cycle: {text}");
+    assert!(text.contains("Total:"), "the arithmetic is shown: {text}");
+    for action in turn["actions"].as_array().unwrap() {
+        assert!(!action["name"].as_str().unwrap().starts_with("change"), "nothing changes: {turn}");
+    }
+}

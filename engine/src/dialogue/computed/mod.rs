@@ -75,6 +75,12 @@ pub fn answer(
         .or_else(|| costs::fee(&question))
 }
 
+/// The message asks which plan suits the customer without describing any usage ("which plan
+/// fits me?"): answered from their own lines once they are verified.
+pub fn asks_what_fits_me(text: &str) -> bool {
+    recommend::asks_what_fits_me(&text.to_lowercase())
+}
+
 /// The message asks something (a question, or a request for a recommendation or a sum).
 static ASKS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\?|\b(how|what|whats|what's|which|when|whens|is|are|does|do|can|could|will|would|should|any|cheapest|cheaper|best|recommend|need a plan|looking for|want a plan|total|cost|price|fee|rates?|tell me|difference|compare|vs|versus|list)\b").unwrap()

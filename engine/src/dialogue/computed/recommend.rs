@@ -38,6 +38,11 @@ static FITS_ME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(for me|fits? me|suits? me|my usage|i use|we use|my lines|our lines|should i|best plan|right plan|which plan|what plan|save money|cheaper plan)\b").unwrap()
 });
 
+/// "Which plan fits me?" (lower case), as [`recommend`] reads it for the customer's own lines.
+pub(super) fn asks_what_fits_me(lower: &str) -> bool {
+    RECOMMEND.is_match(lower) && FITS_ME.is_match(lower)
+}
+
 /// One person or device in the description.
 #[derive(Debug, Clone, PartialEq)]
 struct User {

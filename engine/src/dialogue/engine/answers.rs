@@ -76,6 +76,14 @@ impl Engine {
         intent: Option<&str>,
     ) -> Result<bool, EngineError> {
         let lower = u.text.to_lowercase();
+        // "Which plan fits me?" from a verified customer: worked out on their own lines' usage.
+        if !u.gibberish
+            && work.state.assurance() >= crate::identity::Assurance::Verified
+            && computed::asks_what_fits_me(&u.text)
+            && self.answer_computed(work, &u.text)?
+        {
+            return Ok(true);
+        }
         if u.gibberish || ABOUT_OWN_ACCOUNT.is_match(&lower) || intent.is_some_and(|name| NOT_QUESTIONS.contains(&name))
         {
             return Ok(false);
