@@ -109,7 +109,23 @@ const KNOWLEDGE_QUESTIONS: &[&str] = &[
 ];
 
 /// A conversation of non-generative turns (a flow on the demo accounts), declined at the end.
-const FLOW_TURNS: &[&str] = &["I want to add some data to my line", "555-010-2005", "1 GB", "no thanks"];
+/// [`VERIFY`] stands for the code texted to the number (read from the demo outbox).
+const FLOW_TURNS: &[&str] = &["I want to add some data to my line", "555-010-2005", VERIFY, "1 GB", "no thanks"];
+/// The turn that types the newest verification code texted to the flow's number.
+const VERIFY: &str = "(the verification code)";
+const FLOW_NUMBER: &str = "555-010-2005";
+
+/// The newest six-digit code the demo outbox holds for `number`.
+fn latest_code(settings: &Settings, number: &str) -> anyhow::Result<String> {
+    let key = accounts::ids::phone_key(number);
+    engine::identity::Outbox::in_data_dir(&settings.data_dir)
+        .read()
+        .into_iter()
+        .rev()
+        .filter(|text| accounts::ids::phone_key(&text.to) == key)
+        .find_map(|text| text.text.split(|c: char| !c.is_ascii_digit()).find(|d| d.len() == 6).map(str::to_string))
+        .ok_or_else(|| anyhow::anyhow!("no verification code was texted to {number} (is an SMS gateway configured?)"))
+}
 
 /// Times whole turns through the engine, in one process with both models loaded: flow turns
 /// (no generation) and knowledge questions (with generation), with the stage breakdown.
@@ -146,7 +162,12 @@ pub fn turns(settings: &Settings, rounds: usize, json_output: bool) -> anyhow::R
     for round in 0..=rounds {
         let conversation = state.conversations.create(Channel::Api, None)?;
         for text in FLOW_TURNS {
-            let (_, times) = engine.respond(&conversation.id, &CustomerText::parse(*text)?, &NoTokens)?;
+            let text = if *text == VERIFY { latest_code(settings, FLOW_NUMBER)? } else { text.to_string() };
+            let (turn, times) = engine.respond(&conversation.id, &CustomerText::parse(&text)?, &NoTokens)?;
+            // Timing a flow that went astray would time the wrong thing.
+            if text == "1 GB" && turn.awaiting.as_deref() != Some("confirmation") {
+                anyhow::bail!("the timed flow did not reach its confirmation: {:?}", turn.reply);
+            }
             if round > 0 {
                 flow_times.push(times);
             }
@@ -185,7 +206,7 @@ pub fn turns(settings: &Settings, rounds: usize, json_output: bool) -> anyhow::R
     let intents = crate::app::load_intents(settings, embedder.clone())?;
     let mut intent_ms: Vec<f64> = Vec::new();
     for round in 0..=rounds {
-        for text in FLOW_TURNS.iter().chain(KNOWLEDGE_QUESTIONS) {
+        for text in FLOW_TURNS.iter().filter(|text| **text != VERIFY).chain(KNOWLEDGE_QUESTIONS) {
             let started = Instant::now();
             let embedding = embedder.embed(&[*text])?;
             intents.predict(text, &embedding[0])?;
