@@ -124,6 +124,17 @@ pub enum EvalCommand {
         #[arg(long)]
         compare: bool,
     },
+    /// Measures retrieval on a BEIR-format dataset (corpus, queries, test judgements) in a fresh
+    /// temporary index: nDCG@10, recall@1/5/10/100, MRR@10 and latency per search mode.
+    Beir {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+        /// Scores only the first N queries (the whole corpus is still indexed).
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
     /// Runs scenario files against fresh copies of their accounts.
     Scenarios {
         #[arg(required = true, value_name = "DIR")]

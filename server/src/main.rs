@@ -57,6 +57,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(EvalCommand::Retrieval { qa, json, compare }) => {
             commands::knowledge::eval_retrieval(&settings, &qa, json, compare)
         }
+        Command::Eval(EvalCommand::Beir { dir, json, limit }) => commands::beir::run(&settings, &dir, json, limit),
         Command::Eval(EvalCommand::Scenarios { dirs, json }) => commands::scenarios::run(&settings, &dirs, json),
         Command::Eval(EvalCommand::Answers { file, json }) => commands::answers::run(&settings, &file, json),
         Command::Chat => commands::chat::run(&settings),

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod agents;
 pub mod answers;
+pub mod beir;
 pub mod bench;
 pub mod chat;
 pub mod intents;
