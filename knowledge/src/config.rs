@@ -196,8 +196,10 @@ pub struct Hit {
     pub doc_type: String,
     /// The chunk's text.
     pub text: String,
-    /// Ranking score: normalised reciprocal-rank-fusion score in (0, 1] for hybrid search
-    /// (1.0 = ranked first by both methods), BM25 score for lexical, cosine similarity for vector.
+    /// Ranking score: for hybrid search, in (0, 1]: the reranker's weighted mean of its features
+    /// for the first candidates, the normalised reciprocal-rank-fusion score (1.0 = ranked first
+    /// by both methods) when nothing is reranked; BM25 score for lexical, cosine similarity for
+    /// vector.
     pub score: f32,
     /// BM25 score, when the lexical search returned this chunk.
     pub lexical_score: Option<f32>,

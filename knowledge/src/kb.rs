@@ -25,6 +25,8 @@ pub const MAX_QUERY_CHARS: usize = 2_000;
 pub const MAX_K: usize = 1_000;
 /// Chunks embedded and written per step of an ingestion.
 const WINDOW_CHUNKS: usize = 512;
+/// The least score a hit gets: hits' scores are in (0, 1].
+const MIN_SCORE: f32 = 1e-6;
 
 /// The knowledge base: documents chunked, indexed with BM25 (tantivy) and embedded
 /// (embedded store or Qdrant), searched with reciprocal rank fusion.
@@ -617,6 +619,7 @@ impl KnowledgeBase {
         let max_bm25 = lexical.values().copied().fold(0.0_f32, f32::max).max(1e-6);
         let min_cosine = vector.values().copied().fold(1.0_f32, f32::min);
         let weights = self.config.rerank_weights;
+        let weight_sum = weights.iter().sum::<f32>().max(f32::EPSILON);
         let mut head: Vec<(String, f32)> = Vec::with_capacity(n);
         for (id, fused_score) in fused.iter().take(n) {
             let Some(record) = self.store.chunk(id)? else { continue };
@@ -630,12 +633,14 @@ impl KnowledgeBase {
                 _ => 0.0,
             };
             let features = [*fused_score, bm25, cosine, coverage, section_coverage, best_unit];
-            let score: f32 = weights.iter().zip(features).map(|(w, f)| w * f).sum();
-            head.push((id.clone(), score));
+            // A weighted mean of features of at most 1, kept in (0, 1] as hits' scores are.
+            let score: f32 = weights.iter().zip(features).map(|(w, f)| w * f).sum::<f32>() / weight_sum;
+            head.push((id.clone(), score.clamp(MIN_SCORE, 1.0)));
         }
         head.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let floor = head.last().map_or(0.0, |(_, score)| *score);
-        let tail = fused.into_iter().skip(n).enumerate().map(|(i, (id, _))| (id, floor - 1e-3 * (i as f32 + 1.0)));
+        let floor = head.last().map_or(MIN_SCORE, |(_, score)| *score);
+        // The rest keep their fused order below the reranked head, still above zero.
+        let tail = fused.into_iter().skip(n).enumerate().map(|(i, (id, _))| (id, floor / (i as f32 + 2.0)));
         head.extend(tail);
         Ok(head)
     }

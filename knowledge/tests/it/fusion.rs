@@ -47,12 +47,13 @@ impl Embedder for ConceptEmbedder {
 #[test]
 fn hybrid_combines_lexical_only_and_vector_only_matches() {
     let t = TestKb::with(Arc::new(ConceptEmbedder), KnowledgeConfig::default());
-    // Only the vector side can match "top up" to "refuel"; only the lexical side knows "P1005".
+    // Only the vector side can match "extra" to "refuel" (the lexical side's synonyms know
+    // "top up" but not "extra"); only the lexical side knows "P1005".
     t.write("refuel.md", "# Refuel\nRefuel adds gigabytes to a line.\n");
     t.write("iot.md", "# IoT Basic\nPlan code P1005 is for trackers.\n");
     t.write("noise.md", "# Noise\nInvoice and statement questions.\n");
     t.ingest();
-    let query = "top up data for P1005";
+    let query = "extra for P1005";
     let ids = |mode| -> Vec<String> {
         t.kb.search_mode(query, 2, None, mode).unwrap().into_iter().map(|h| h.document).collect()
     };

@@ -67,7 +67,11 @@ fn walk_names(dir: &std::path::Path) -> BTreeSet<String> {
         if path.is_dir() {
             names.extend(walk_names(&path));
         } else {
-            names.insert(path.file_name().unwrap().to_string_lossy().into_owned());
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            // The catalogue is structured facts, not a document (ingestion skips it).
+            if name != knowledge::catalogue::CATALOGUE_FILE {
+                names.insert(name);
+            }
         }
     }
     names

@@ -2,9 +2,10 @@
 //! (`evals::answers`) in a fresh conversation of the real engine over the demo accounts, and
 //! judges the replies: every expected fact stated, no wrong one.
 //!
-//! As in `eval scenarios`, knowledge answers are extractive or computed unless a chat model is
-//! configured explicitly (`models.chat_gguf`): generated sentences are used only where the
-//! guardrail passes them, so this measures what every answer can fall back to.
+//! Knowledge answers are the documents' sentences or computed, as the server gives them by
+//! default. Rephrased answers are measured with both a chat model configured explicitly
+//! (`models.chat_gguf`; as in `eval scenarios`, none is loaded otherwise) and
+//! `dialogue.rephrase_answers = true`.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -94,7 +94,7 @@ pub fn generate(
     Ok(())
 }
 
-/// Knowledge questions for the turn benchmark (answered from the demo pack, with generation).
+/// Knowledge questions for the turn benchmark (answered from the demo pack).
 const KNOWLEDGE_QUESTIONS: &[&str] = &[
     "How much is the cheapest plan?",
     "what is the late fee if I pay late?",
@@ -128,7 +128,8 @@ fn latest_code(settings: &Settings, number: &str) -> anyhow::Result<String> {
 }
 
 /// Times whole turns through the engine, in one process with both models loaded: flow turns
-/// (no generation) and knowledge questions (with generation), with the stage breakdown.
+/// (no generation) and knowledge questions (generated only with `dialogue.rephrase_answers`),
+/// with the stage breakdown.
 pub fn turns(settings: &Settings, rounds: usize, json_output: bool) -> anyhow::Result<()> {
     use std::sync::Mutex;
     use std::time::Instant;

@@ -41,6 +41,8 @@ pub fn channels_app() -> &'static ChannelsApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings::for_data_dir(data_dir.path());
         settings.widget.secret = Secret::new(WIDGET_SECRET);
+        // The streamed path: knowledge answers rephrased by the chat model, token by token.
+        settings.dialogue.rephrase_answers = true;
         settings.whatsapp = WhatsAppSettings {
             verify_token: Secret::new(VERIFY_TOKEN),
             app_secret: Secret::new(APP_SECRET),

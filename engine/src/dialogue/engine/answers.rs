@@ -269,7 +269,7 @@ impl Engine {
         let account_evidence = self.account_evidence(work);
         let answer = self.answerer.answer(
             self.encoder.as_ref(),
-            self.chat.as_deref(),
+            self.chat.as_deref().filter(|_| self.settings.rephrase_answers),
             text,
             embedding,
             &passages,
