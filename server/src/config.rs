@@ -382,6 +382,8 @@ mod tests {
         defaults["hooks"] = serde_json::json!({"make_payment": serde_json::to_value(HookSettings::default()).unwrap()});
         let mut keys = Vec::new();
         string_keys(&defaults, "", &mut keys);
+        // Assurance levels are names from a fixed set, not free strings.
+        keys.retain(|key| !key.starts_with("identity.requirements."));
         assert!(keys.len() >= 20, "{keys:?}");
         for key in keys {
             let name = key.to_uppercase().replace('.', "__");

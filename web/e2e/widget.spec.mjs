@@ -115,7 +115,7 @@ try {
   check((await page.locator("#switchboard-widget [aria-live]").count()) >= 1, "there is a live region");
 
   // 3. A knowledge question: tokens stream into the bubble, then the turn brings citations.
-  const answer = await ask("Is roaming free in Europe?");
+  const answer = await ask("How do I set up automatic payments?");
   const nTokens = Number((await answer.getAttribute("data-tokens")) || "0");
   check(nTokens > 0, "the answer was streamed token by token");
   check((await answer.getAttribute("data-streamed")) === "true", "the streamed draft became the final turn");

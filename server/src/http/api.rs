@@ -345,6 +345,8 @@ pub async fn post_conversation(
                 verified = true;
             } else {
                 tracing::warn!(customer_id = %customer_id, "signed host-page identity names no known customer");
+                let reason = "signed host-page identity refused: it names no known customer".to_string();
+                conversations.append(&conversation.id, vec![EventKind::ProofFailed { customer_id: None, reason }])?;
             }
         }
         Ok((conversation, verified))
