@@ -15,6 +15,7 @@ pub mod models;
 pub mod state;
 pub mod summary;
 pub mod text;
+pub mod turns;
 pub mod validate;
 
 use std::sync::Arc;
@@ -142,6 +143,8 @@ pub struct Engine {
     plan_names: Vec<String>,
     identity: Arc<crate::identity::Identity>,
     catalogue: Option<Arc<knowledge::Catalogue>>,
+    /// One turn at a time per conversation.
+    turns: turns::TurnLocks,
     pub metrics: metrics::EngineMetrics,
 }
 
@@ -165,6 +168,7 @@ impl Engine {
             plan_names,
             identity: parts.identity,
             catalogue: parts.catalogue,
+            turns: turns::TurnLocks::default(),
             metrics: metrics::EngineMetrics::default(),
         })
     }
@@ -208,12 +212,16 @@ impl Engine {
     }
 
     /// Answers one customer message in a conversation; everything that happens is logged.
+    /// Turns of one conversation are taken one at a time.
     pub fn respond(
         &self,
         conversation_id: &str,
         text: &CustomerText,
         sink: &dyn TokenSink,
     ) -> Result<(Turn, StageTimes), EngineError> {
+        // Messages to one conversation arriving together are answered one after the other,
+        // each on the state the one before left.
+        let _turn = self.turns.hold(conversation_id);
         match self.run_turn(conversation_id, text, sink) {
             Ok((turn, times)) => {
                 self.metrics.record_turn(&turn, &times);

@@ -185,11 +185,21 @@ impl WhatsApp {
             tracing::warn!(object = %notification.object, "whatsapp notification of another object ignored");
             return Ok(accepted);
         }
+        let mut stored = Vec::new();
         for job in payload::jobs(&notification) {
-            if self.enqueue(job)? {
-                accepted.n_new += 1;
-            } else {
-                accepted.n_duplicates += 1;
+            match self.store(job)? {
+                Some(key) => stored.push(key),
+                None => accepted.n_duplicates += 1,
+            }
+        }
+        accepted.n_new = stored.len();
+        if !stored.is_empty() {
+            // A 200 tells Meta the notification is safe, and Meta does not send it again: it must
+            // be on disk first (sled writes back every 200 ms otherwise). Queued only once it is,
+            // so a reply never goes out for a job a crash could still lose and Meta redeliver.
+            self.inbox.flush()?;
+            for key in stored {
+                let _ = self.queue.send(key);
             }
         }
         if accepted.n_duplicates > 0 {
@@ -198,18 +208,12 @@ impl WhatsApp {
         Ok(accepted)
     }
 
-    /// Stores a job under its dedupe key and queues it; `false` when it was seen before.
-    fn enqueue(&self, job: Job) -> Result<bool, sled::Error> {
+    /// Stores a job under its dedupe key, pending; its key, or `None` when it was seen before.
+    fn store(&self, job: Job) -> Result<Option<String>, sled::Error> {
         let key = job.dedupe_key();
         let record = InboxRecord { state: JobState::Pending, received_at: Utc::now(), job };
         let bytes = serde_json::to_vec(&record).expect("inbox records serialise");
-        match self.inbox.compare_and_swap(key.as_bytes(), None as Option<&[u8]>, Some(bytes))? {
-            Ok(()) => {
-                let _ = self.queue.send(key);
-                Ok(true)
-            }
-            Err(_) => Ok(false),
-        }
+        Ok(self.inbox.compare_and_swap(key.as_bytes(), None as Option<&[u8]>, Some(bytes))?.ok().map(|()| key))
     }
 
     fn requeue_pending(&self) -> anyhow::Result<usize> {
@@ -435,7 +439,8 @@ impl WhatsApp {
             match self.conversations.get(&change.id) {
                 Ok(conversation) if conversation.channel == Channel::Whatsapp => {
                     let job = Job::AgentMessage { conversation_id: change.id.clone(), seq: event.seq, text };
-                    if let Err(error) = self.enqueue(job) {
+                    let queued = self.store(job).map(|key| key.map(|key| self.queue.send(key)));
+                    if let Err(error) = queued {
                         tracing::error!(%error, "queueing an agent message for whatsapp failed");
                     }
                 }

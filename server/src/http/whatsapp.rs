@@ -87,8 +87,14 @@ pub async fn post_whatsapp_webhook(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&request, payload, MAX_BODY_BYTES).await?;
-    let signature = request.headers().get("x-hub-signature-256").and_then(|value| value.to_str().ok());
-    match channels.whatsapp.accept(&body, signature) {
+    let signature =
+        request.headers().get("x-hub-signature-256").and_then(|value| value.to_str().ok()).map(str::to_string);
+    // Accepting writes the inbox to disk before the 200: off the async workers.
+    let whatsapp = channels.whatsapp.clone();
+    let accepted = web::block(move || whatsapp.accept(&body, signature.as_deref()))
+        .await
+        .map_err(|error| ApiError::internal("the whatsapp inbox failed", &error))?;
+    match accepted {
         Ok(accepted) => Ok(HttpResponse::Ok().json(accepted)),
         Err(error) => Err(webhook_error(error)),
     }

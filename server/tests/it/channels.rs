@@ -77,7 +77,7 @@ pub struct GraphStandIn {
 }
 
 impl GraphStandIn {
-    fn start() -> Self {
+    pub fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding the stand-in");
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let received = Arc::new(Mutex::new(Vec::new()));

@@ -168,3 +168,52 @@ fn a_flow_survives_a_restart_mid_confirmation() {
     let turn = app.say(&id, "yes");
     assert_eq!(action_names(&turn), vec!["refuel_data"], "{turn}");
 }
+
+/// Posts `texts` to one conversation all at once, one thread each; returns the turns.
+fn say_together(app: &TestApp, id: &str, texts: &[&str]) -> Vec<Value> {
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = texts.iter().map(|text| scope.spawn(move || app.say(id, text))).collect();
+        threads.into_iter().map(|thread| thread.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn messages_sent_together_to_one_conversation_are_answered_one_at_a_time() {
+    let app = shared();
+    let id = app.new_conversation();
+    app.say(&id, "I'd like to add data to my line");
+    app.say(&id, "555-010-2008");
+    app.prove(&id, "555-010-2008");
+    let turn = app.say(&id, "1 GB");
+    assert_eq!(turn["awaiting"], "confirmation", "{turn}");
+    let before = read(app, "lines.L2008.data_refueling_gb");
+
+    // Two yeses at the same moment: the refuel runs once.
+    let turns = say_together(app, &id, &["yes", "yes please"]);
+    let ran: usize = turns.iter().map(|turn| action_names(turn).iter().filter(|n| *n == "refuel_data").count()).sum();
+    assert_eq!(ran, 1, "{turns:#?}");
+    let after = read(app, "lines.L2008.data_refueling_gb");
+    assert_ne!(before, after);
+
+    // Twenty messages at once: each turn's events end with its reply before the next message
+    // is read, and every message is answered.
+    let texts = ["what is the late fee?", "hello", "how do I get a new SIM card?", "thanks"].repeat(5);
+    let turns = say_together(app, &id, &texts);
+    assert!(turns.iter().all(|turn| !turn["reply"].as_str().unwrap().is_empty()), "{turns:#?}");
+    let events = app.state.conversations.events(&id).unwrap();
+    let mut open_turn = false;
+    let mut n_in = 0;
+    for event in &events {
+        match &event.kind {
+            engine::conversations::EventKind::MessageIn { .. } => {
+                assert!(!open_turn, "a message was read before the previous turn replied: {:?}", event.kind);
+                open_turn = true;
+                n_in += 1;
+            }
+            engine::conversations::EventKind::Reply { .. } => open_turn = false,
+            _ => {}
+        }
+    }
+    assert!(!open_turn);
+    assert!(n_in >= 26, "every message was logged: {n_in}");
+}

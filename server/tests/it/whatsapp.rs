@@ -7,7 +7,7 @@ use engine::conversations::{Channel, EventKind};
 use serde_json::{Value, json};
 use server::config::Secret;
 
-use crate::channels::{APP_SECRET, ChannelsApp, PHONE_NUMBER_ID, TEMPLATE, VERIFY_TOKEN, channels_app};
+use crate::channels::{ACCESS_TOKEN, APP_SECRET, ChannelsApp, PHONE_NUMBER_ID, TEMPLATE, VERIFY_TOKEN, channels_app};
 use crate::support::client;
 
 const REPLY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -506,4 +506,79 @@ fn bad_bodies_are_refused_and_the_server_keeps_serving() {
     let replies = app.graph.wait_for(number, 1, REPLY_TIMEOUT);
     assert!(text_body(&replies[0]).contains("too long"), "{}", replies[0]);
     assert_eq!(app.app.get("/healthz").0, 200);
+}
+
+/// The built binary serving `config`, with the test's models directory.
+struct ServerProcess {
+    child: std::process::Child,
+}
+
+impl ServerProcess {
+    fn start(config: &std::path::Path, data_dir: &std::path::Path, base_url: &str) -> Self {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("--config")
+            .arg(config)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("serve")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the switchboard binary runs");
+        let server = Self { child };
+        let started = Instant::now();
+        while !client().get(format!("{base_url}/readyz")).send().is_ok_and(|r| r.status().is_success()) {
+            assert!(started.elapsed() < Duration::from_secs(600), "the server did not get ready");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        server
+    }
+
+    /// `kill -9`: no shutdown, no flush.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+#[test]
+fn acknowledged_notifications_are_answered_after_a_kill_9() {
+    let graph = crate::channels::GraphStandIn::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let base_url = format!("http://127.0.0.1:{port}");
+    let config = dir.path().join("switchboard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\naddr = \"127.0.0.1:{port}\"\n[models]\nchat_disabled = true\n[knowledge]\ndirs = []\n\
+             [limits]\nrequests_per_ip_per_minute = 0\n\
+             [whatsapp]\nverify_token = \"{VERIFY_TOKEN}\"\napp_secret = \"{APP_SECRET}\"\naccess_token = \"{ACCESS_TOKEN}\"\n\
+             phone_number_id = \"{PHONE_NUMBER_ID}\"\napi_base_url = \"{}/v21.0\"\n",
+            graph.base_url
+        ),
+    )
+    .unwrap();
+    let data_dir = dir.path().join("data");
+    let server = ServerProcess::start(&config, &data_dir, &base_url);
+    let numbers: Vec<String> = (0..10).map(|i| format!("155500077{i:02}")).collect();
+    for (i, number) in numbers.iter().enumerate() {
+        let bytes = serde_json::to_vec(&text(number, &format!("wamid.crash{i}"), "hello")).unwrap();
+        let signature = server::channels::whatsapp::sign(&Secret::new(APP_SECRET), &bytes);
+        let response = client()
+            .post(format!("{base_url}/webhooks/whatsapp"))
+            .header("content-type", "application/json")
+            .header("X-Hub-Signature-256", signature)
+            .body(bytes)
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "acknowledged");
+    }
+    // Killed at once after the last 200, whatever its worker was doing.
+    server.kill();
+    let server = ServerProcess::start(&config, &data_dir, &base_url);
+    for number in &numbers {
+        graph.wait_for(number, 1, REPLY_TIMEOUT);
+    }
+    server.kill();
 }
