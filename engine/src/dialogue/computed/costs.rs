@@ -225,6 +225,12 @@ pub(super) fn early_termination(q: &Question<'_>) -> Option<ComputedAnswer> {
 static ROAMING_COST: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(how much|cost|costs|price|pay|charge|charged|extra|bill|rates?|cheap\w*|expensive|free|included|total|per minute|per min|a minute)\b").unwrap()
 });
+static FROM_HOME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(from home|from here|at home|from the (us|usa|states|uk)|from my (home|country)|international calls?|calling (abroad|overseas))\b").unwrap()
+});
+static TRAVELLING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(roaming|abroad|overseas|travel\w*|trip|holiday|vacation|visit\w*|going to|flying|while (i'?m |we'?re |i am |we are )?(in|at)|when (i'?m |we'?re |i am |we are )?(in|at)|i'?m in|we'?re in)\b").unwrap()
+});
 static CALL_WORDS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\bcall\w*|\bphon(e|ing) home\b").unwrap());
 static BILL_TOTAL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b(bill|total|altogether|in all|whole month|that month|for the month)\b").unwrap());
@@ -233,6 +239,11 @@ static BILL_TOTAL: LazyLock<Regex> =
 pub(super) fn roaming(q: &Question<'_>) -> Option<ComputedAnswer> {
     let zones = q.distinct_zones();
     if zones.is_empty() || !q.has(&ROAMING_COST) {
+        return None;
+    }
+    // "How much to call India from home?" is an international call, not roaming: the zone
+    // rates are for calls made while there.
+    if q.has(&FROM_HOME) && !q.has(&TRAVELLING) {
         return None;
     }
     let roaming = &q.catalogue.roaming;
@@ -371,7 +382,7 @@ fn zone_rates(q: &Question<'_>, mention: &ZoneMention<'_>) -> String {
 }
 
 static REFUEL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(refuel\w*|top[- ]?ups?|topping up|top (it|me|my \w+) up|extra data|more data|additional data|buy data|add data|extra gb|data add[- ]?ons?|\d+(\.\d+)? ?(more|extra|additional) (gb|gigs?))\b").unwrap()
+    Regex::new(r"\b(refuel\w*|top[- ]?ups?|topping up|top (it|me|my \w+) up|extra data|more data|additional data|buy data|add data|extra gb|data add[- ]?ons?|\d+(\.\d+)? ?(more|extra|additional) (gb|gigs?)|another \d+(\.\d+)? ?(gb|gigs?))\b").unwrap()
 });
 static REFUEL_COUNT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(\d+) (?:x )?(\d+(?:\.\d+)?) ?(?:gb|gigs?) (?:refuels?|top[- ]?ups?)|\b(\d+(?:\.\d+)?) ?(?:gb|gigs?) (?:refuels?|top[- ]?ups?) (\d+) times|\b(twice)\b").unwrap()
@@ -403,10 +414,10 @@ pub(super) fn refuel(q: &Question<'_>) -> Option<ComputedAnswer> {
         } else if let (Some(gb), Some(n)) = (caps.get(3), caps.get(4)) {
             Some((n.as_str().parse::<f64>().ok()?, gb.as_str().parse::<f64>().ok()?))
         } else {
-            Some((2.0, q.data.first()?.gb))
+            Some((2.0, q.requested_data()?.gb))
         }
     });
-    let amount = repeated.map(|(n, gb)| n * gb).or(q.data.first().map(|d| d.gb));
+    let amount = repeated.map(|(n, gb)| n * gb).or(q.requested_data().map(|d| d.gb));
     let Some(amount) = amount.filter(|gb| *gb > 0.0) else {
         if (!q.has(&MAX_REFUEL) && !q.has(&COST_WORDS)) || q.has(&RANKS_PLANS) {
             return None; // "which plan has the cheapest refuels?" ranks the plans

@@ -76,6 +76,12 @@ impl<'c> Question<'c> {
                 data.push(DataMention { gb, start: whole.start(), end: whole.end() });
             }
         }
+        // "wants 5g", "about 5g coverage": a network generation, not 5 GB, unless usage follows
+        // ("about 5g a month").
+        data.retain(|mention| {
+            !(NETWORK_GENERATION.is_match(&text[mention.start..mention.end])
+                && !DATA_FOLLOWS.is_match(&text[mention.end..]))
+        });
         // Amounts no plan, refuel or household comes near are not answered with arithmetic.
         data.retain(|mention| mention.gb.is_finite() && mention.gb > 0.0 && mention.gb <= MAX_GB);
         money.retain(|amount| amount.is_finite() && (0.0..=MAX_NUMBER).contains(amount));
@@ -102,6 +108,26 @@ impl<'c> Question<'c> {
 
     pub fn has(&self, pattern: &Regex) -> bool {
         pattern.is_match(&self.text)
+    }
+
+    /// The amount of data the customer asks for: one said as more or extra, or after "add",
+    /// "buy", "need"...; else the first not said as what was used ("hit 999gb", "used its
+    /// 1gb already"); else the first.
+    pub fn requested_data(&self) -> Option<DataMention> {
+        let asked = |d: &DataMention| {
+            let said = &self.text[d.start..d.end];
+            MORE_WORDS.is_match(said)
+                || ASKED_AFTER.is_match(&self.text[d.end..])
+                || ASKED_BEFORE.is_match(&self.text[..d.start])
+        };
+        let used =
+            |d: &DataMention| USED_BEFORE.is_match(&self.text[..d.start]) || USED_AFTER.is_match(&self.text[d.end..]);
+        self.data
+            .iter()
+            .find(|d| asked(d))
+            .or_else(|| self.data.iter().find(|d| !used(d)))
+            .or_else(|| self.data.first())
+            .copied()
     }
 
     /// The distinct plans named, in the order first named.
@@ -192,6 +218,24 @@ static AN_HOUR: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\ban hour\b").un
 
 const NUMBER: &str = r"(\d+(?:\.\d+)?)";
 
+/// "5g", "4 g": how customers write a network generation (data amounts say gb or gigs).
+static NETWORK_GENERATION: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[2-6] ?g$").unwrap());
+/// Words after an amount that make it data use ("5g a month", "5g of data").
+static DATA_FOLLOWS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*(of data|of internet|data\b|a month|per month|each month|every month|monthly|a mo\b|/mo\b|/month|a week|per week|each|apiece|a piece)").unwrap()
+});
+static MORE_WORDS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b(more|extra|additional)\b").unwrap());
+static ASKED_AFTER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s*(more|extra|additional|on top|top ?up|refuel)\b").unwrap());
+static ASKED_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(add|adding|buy|buying|get|need|needs|want|wants|another|top up|topup|refuel|purchase)\s+(an? |another |extra |more )?$").unwrap()
+});
+static USED_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(hit|hits|used|using|reached|through|burned|burnt|out of|allowance of|its|my|the|all)\s+(the |my |its |whole |entire |full )?$").unwrap()
+});
+static USED_AFTER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*(already|allowance|limit|included|cap|pool|used|is used|are used|is gone|ran out)\b").unwrap()
+});
 static MORE_DATA: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(r"{NUMBER}\s*(?:more|extra|additional)\s*(?:gb|gigs?|gigabytes?)\b")).unwrap()
 });

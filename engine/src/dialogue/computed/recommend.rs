@@ -27,7 +27,7 @@ static RECOMMEND: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(cheapest|cheaper|best|recommend\w*|suggest\w*|which plans?|what plans?|should (i|we)|suits?|fits?|setup|set up|options?|worth|plan for|need a plan|good plan|right plan|go for|stay on|stick with|save( money)?|way to|deal|what do (you|u) (think|suggest))\b").unwrap()
 });
 static USAGE_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(use|uses|using|used|need|needs|usage|go through|goes through|burn\w*|consume\w*|stream\w*|about|around|roughly|approx\w*|maybe|like|probably|prob|max|up to)\s*$|~\s*$").unwrap()
+    Regex::new(r"\b(use|uses|using|used|need|needs|usage|go through|goes through|burn\w*|consume\w*|stream\w*|about|around|roughly|approx\w*|maybe|like|probably|prob|max|up to|under|below|less than|at most|no more than)\s*$|~\s*$").unwrap()
 });
 static USAGE_AFTER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\s*(of data\s*)?(a month|per month|each month|every month|monthly|a mo\b|/mo\b|/month|each|apiece|per person|a piece)").unwrap()

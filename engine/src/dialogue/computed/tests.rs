@@ -133,3 +133,30 @@ fn questions_the_catalogue_does_not_answer_are_left_to_the_documents() {
     let many = "10gb, ".repeat(200) + " cheapest plan?";
     let _ = ask(&many);
 }
+
+#[test]
+fn a_network_generation_is_not_an_amount_of_data() {
+    // "5g" is the network unless usage follows it.
+    let reply = ask("my son needs 5g and goes through about 4gb, what's the cheapest for him?");
+    assert!(reply.contains("about 4 GB") && reply.contains("Premium") && !reply.contains("5 GB user"), "{reply}");
+    let reply = ask("i use about 5g a month and need calls, cheapest?");
+    assert!(reply.contains("5 GB"), "usage follows: {reply}");
+}
+
+#[test]
+fn the_refuel_asked_for_is_priced_not_the_data_already_used() {
+    says("my tablet on iot basic burned through its 1gb, how much would 2 more gb be", &["2 × $10 = $20"]);
+    says("used my whole 15gb on premium, need another 3gb, price?", &["3 × $2 = $6"]);
+}
+
+#[test]
+fn a_limit_under_an_amount_is_usage_too() {
+    let reply = ask("cheapest setup: my phone uses roughly 4gb with calls, and a tracker under 1gb with no calls");
+    assert!(reply.contains("IoT Basic") && reply.contains("Basic Plan"), "{reply}");
+}
+
+#[test]
+fn calling_a_country_from_home_is_not_roaming() {
+    assert_eq!(ask("how much is it to call mexico from home?"), "");
+    says("how much are calls in mexico per minute when i'm travelling there", &["Zone"]);
+}
