@@ -79,8 +79,8 @@ impl<'c> Question<'c> {
         // "wants 5g", "about 5g coverage": a network generation, not 5 GB, unless usage follows
         // ("about 5g a month").
         data.retain(|mention| {
-            !(NETWORK_GENERATION.is_match(&text[mention.start..mention.end])
-                && !DATA_FOLLOWS.is_match(&text[mention.end..]))
+            !NETWORK_GENERATION.is_match(&text[mention.start..mention.end])
+                || DATA_FOLLOWS.is_match(&text[mention.end..])
         });
         // Amounts no plan, refuel or household comes near are not answered with arithmetic.
         data.retain(|mention| mention.gb.is_finite() && mention.gb > 0.0 && mention.gb <= MAX_GB);

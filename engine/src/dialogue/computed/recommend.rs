@@ -27,7 +27,7 @@ static RECOMMEND: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(cheapest|cheaper|best|recommend\w*|suggest\w*|which plans?|what plans?|should (i|we)|suits?|fits?|setup|set up|options?|worth|plan for|need a plan|good plan|right plan|go for|stay on|stick with|save( money)?|way to|deal|what do (you|u) (think|suggest))\b").unwrap()
 });
 static USAGE_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(use|uses|using|used|need|needs|usage|go through|goes through|burn\w*|consume\w*|stream\w*|about|around|roughly|approx\w*|maybe|like|probably|prob|max|up to|under|below|less than|at most|no more than)\s*$|~\s*$").unwrap()
+    Regex::new(r"\b(use|uses|using|used|need|needs|usage|go through|goes through|burn\w*|consume\w*|stream\w*|about|around|roughly|approx\w*|maybe|like|probably|prob|max|up to|under|below|less than|at most|no more than|only|just|barely|mostly)\s*$|[~(]\s*$").unwrap()
 });
 static USAGE_AFTER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\s*(of data\s*)?(a month|per month|each month|every month|monthly|a mo\b|/mo\b|/month|each|apiece|per person|a piece)").unwrap()
@@ -119,7 +119,10 @@ pub(super) fn recommend(q: &Question<'_>, context: &super::Context) -> Option<Co
             if let Some(option) = option
                 && (option.total() - best.total()).abs() > 0.005
             {
-                others.push(format!("{what}: {} = {}", option.describe(q), q.money(option.total())));
+                // One group's own arithmetic already ends in its total.
+                let total =
+                    if option.groups.len() > 1 { format!(" = {}", q.money(option.total())) } else { String::new() };
+                others.push(format!("{what}: {}{total}", option.describe(q)));
             }
         }
         if !others.is_empty() {
@@ -341,7 +344,7 @@ static COUNT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(\d+) (?:of us|of them|people|ppl|persons|\w+ users|users|lines|phones|kids|children|members|adults|teens|teenagers|devices|sims|family members)\b").unwrap()
 });
 static TOTAL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?:family|household|group|team) of (\d+)\b|\bwe(?:'re| are) (\d+)\b|\b(\d+) (?:of us|people|ppl|persons|lines|members)\b").unwrap()
+    Regex::new(r"\b(?:family|household|group|team) of (\d+)\b|\bwe(?:'re| are) (\d+)\b|\b(\d+) (?:of us|people|ppl|persons|lines|members|phones|smartphones|sims|users)\b").unwrap()
 });
 static EVERYONE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(everyone|everybody|all of us|each of us|we all|all \d+|each person|every one)\b").unwrap()

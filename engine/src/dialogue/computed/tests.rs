@@ -160,3 +160,14 @@ fn calling_a_country_from_home_is_not_roaming() {
     assert_eq!(ask("how much is it to call mexico from home?"), "");
     says("how much are calls in mexico per minute when i'm travelling there", &["Zone"]);
 }
+
+#[test]
+fn usage_said_in_passing_is_read() {
+    // "only 2gb", "(3gb)", "6 phones, each ...": each person's use, as they put it.
+    let reply = ask("the two of us: i go through 20gb a month, my brother only 3gb. we both call. cheapest?");
+    assert!(reply.contains("20 GB") && reply.contains("3 GB") && !reply.contains("2 users of 20 GB"), "{reply}");
+    let reply = ask("a phone (4gb, with calls) and a tablet (about 1gb, no calls), cheapest way?");
+    assert!(reply.contains("4 GB") && reply.contains("1 GB") && reply.contains("IoT Basic"), "{reply}");
+    let reply = ask("3 phones, each about 2gb a month, all with calls. cheapest?");
+    assert!(reply.contains("$120"), "three lines: {reply}");
+}

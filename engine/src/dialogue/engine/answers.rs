@@ -1,7 +1,7 @@
 //! Knowledge answers: retrieval, then the answer composer (extractive first, generation only
 //! when the guardrail passes it), with the sources cited.
 
-use super::rules::{ABOUT_OWN_ACCOUNT, ASKS_QUESTION, HOW_TO, PROBLEM, asks_to_act};
+use super::rules::{ABOUT_OWN_ACCOUNT, ASKS_QUESTION, HOW_TO, NAMES_A_PERSON, PROBLEM, asks_to_act};
 use super::understanding::Understanding;
 use super::{Work, ms};
 use crate::conversations::EventKind;
@@ -84,8 +84,11 @@ impl Engine {
         {
             return Ok(true);
         }
-        if u.gibberish || ABOUT_OWN_ACCOUNT.is_match(&lower) || intent.is_some_and(|name| NOT_QUESTIONS.contains(&name))
-        {
+        // The intent model may take a question it has no class for ("can I pay in cash?") for a
+        // wish to talk to a person; only one that names a person is one.
+        let not_a_question =
+            |name: &str| NOT_QUESTIONS.contains(&name) && (name != "human_agent" || NAMES_A_PERSON.is_match(&lower));
+        if u.gibberish || ABOUT_OWN_ACCOUNT.is_match(&lower) || intent.is_some_and(not_a_question) {
             return Ok(false);
         }
         // A message that says who the customer is ("... 555-123-2002", "customer id C1001") is

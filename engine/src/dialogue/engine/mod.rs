@@ -365,8 +365,15 @@ impl Engine {
                 return self.say(work, if intent == "deny" { "goodbye" } else { "anything_else" });
             }
         }
+        // Who the customer is, said with nothing asked yet: greet and ask what they need. A
+        // message that only sounds like it ("where do I find my PUK code?", "I want a different
+        // phone number") is answered as a question.
+        let identifies = u.values().any(|value| {
+            matches!(value, EntityValue::PhoneNumber(_) | EntityValue::Id { .. } | EntityValue::FullName(_))
+        });
         if matches!(intent.as_deref(), Some("give_phone_number" | "give_customer_id" | "give_name_and_dob"))
             && work.state.stack.is_empty()
+            && identifies
         {
             return self.say(work, "greeting");
         }

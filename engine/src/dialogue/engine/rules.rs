@@ -76,6 +76,11 @@ pub(super) static HUMAN_REQUEST: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(real|actual|live) (person|human|agent)|\b(speak|talk|chat) (to|with) (a |an |someone|somebody|a real |an actual )?(human|person|agent|representative|operator|someone|somebody)|human agent|customer service rep|representative please|transfer me").unwrap()
 });
 
+/// Words of a wish to talk to a person.
+pub(super) static NAMES_A_PERSON: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(human|humans|person|people|agent|agents|representative|rep|operator|someone|somebody|staff|manager|supervisor|transfer)\b").unwrap()
+});
+
 /// Which request a mention of travel makes: a trip ahead asks for roaming; being abroad
 /// without data is a data problem.
 pub(super) fn travel_intent(lower: &str) -> Option<&'static str> {
@@ -358,6 +363,8 @@ mod tests {
     #[test] fn own_balance() { check(&ABOUT_OWN_ACCOUNT, "how much is my bill this month?", true) }
     #[test] fn own_owe() { check(&ABOUT_OWN_ACCOUNT, "what do i owe? how much do i owe", true) }
     #[test] fn own_usage() { check(&ABOUT_OWN_ACCOUNT, "how much data have i used", true) }
+    #[test] fn names_a_person() { check(&NAMES_A_PERSON, "can i talk to someone about my bill", true) }
+    #[test] fn cash_names_no_person() { check(&NAMES_A_PERSON, "do you take cash or cheques", false) }
     #[test] fn own_plan() { check(&ABOUT_OWN_ACCOUNT, "what plan am i on", true) }
     #[test] fn own_contract() { check(&ABOUT_OWN_ACCOUNT, "when does my contract end", true) }
     #[test] fn own_line_status() { check(&ABOUT_OWN_ACCOUNT, "why is my line suspended?", true) }
