@@ -119,10 +119,10 @@ pub(super) fn recommend(q: &Question<'_>, context: &super::Context) -> Option<Co
             if let Some(option) = option
                 && (option.total() - best.total()).abs() > 0.005
             {
-                // One group's own arithmetic already ends in its total.
-                let total =
-                    if option.groups.len() > 1 { format!(" = {}", q.money(option.total())) } else { String::new() };
-                others.push(format!("{what}: {}{total}", option.describe(q)));
+                // A description whose own arithmetic ends in the total is not given it again.
+                let (described, total) = (option.describe(q), q.money(option.total()));
+                let total = if described.ends_with(&total) { String::new() } else { format!(" = {total}") };
+                others.push(format!("{what}: {described}{total}"));
             }
         }
         if !others.is_empty() {

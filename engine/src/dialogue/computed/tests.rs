@@ -171,3 +171,10 @@ fn usage_said_in_passing_is_read() {
     let reply = ask("3 phones, each about 2gb a month, all with calls. cheapest?");
     assert!(reply.contains("$120"), "three lines: {reply}");
 }
+
+#[test]
+fn a_total_is_given_once() {
+    let reply = ask("4 of us, each about 3gb a month, all need calls, cheapest?");
+    assert!(reply.contains("Separate lines"), "{reply}");
+    assert_eq!(reply.matches("$160").count(), 1, "{reply}");
+}
