@@ -216,13 +216,20 @@ fn a_text_message_is_acknowledged_at_once_and_answered() {
     assert!(text_body(&replies[0]).to_lowercase().contains("premium"), "{}", replies[0]);
     let conversation = app.app.state.conversations.find_external(Channel::Whatsapp, number).unwrap().unwrap();
     assert_eq!(conversation.channel, Channel::Whatsapp);
-    let events = conversation_events(app, number);
+    // The worker logs the delivery once the Graph API has answered the send, just after the
+    // stand-in recorded it.
+    let delivered = |events: &[EventKind]| {
+        events.iter().any(|e| matches!(e, EventKind::Delivery { status, message_id } if status == "accepted" && message_id.starts_with("wamid.standin")))
+    };
+    let started = Instant::now();
+    let mut events = conversation_events(app, number);
+    while !delivered(&events) && started.elapsed() < REPLY_TIMEOUT {
+        std::thread::sleep(Duration::from_millis(50));
+        events = conversation_events(app, number);
+    }
     assert!(events.contains(&EventKind::MessageIn { text: "How much does the Premium Plan cost?".into() }));
     assert!(events.iter().any(|e| matches!(e, EventKind::Reply { .. })));
-    assert!(
-        events.iter().any(|e| matches!(e, EventKind::Delivery { status, message_id } if status == "accepted" && message_id.starts_with("wamid.standin"))),
-        "{events:?}"
-    );
+    assert!(delivered(&events), "{events:?}");
     // A second message from the same number continues the same conversation.
     accept(&text(number, "wamid.text.2", "thanks!"));
     app.graph.wait_for(number, 2, REPLY_TIMEOUT);
