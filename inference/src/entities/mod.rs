@@ -23,6 +23,7 @@ pub use dates::parse_date;
 pub use ids::IdKind;
 pub use money::Money;
 pub use names::parse_full_name;
+pub use numbers::word_value;
 pub use phone::normalize_phone_number;
 pub use plans::{PlanCatalogEntry, PlanMatcher};
 pub use yes_no::parse_yes_no;

@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use chrono::{Datelike, NaiveDate};
-use inference::entities::{EntityExtractor, EntityValue};
+use inference::entities::{EntityExtractor, EntityValue, word_value};
 use knowledge::catalogue::{Catalogue, PlanFacts, Zone};
 use regex::{Captures, Regex};
 
@@ -170,41 +170,6 @@ pub(super) fn normalise(text: &str) -> String {
     let digits = HALF_HOUR.replace_all(&digits, "30 minutes");
     let digits = AN_HOUR.replace_all(&digits, "1 hour");
     digits.into_owned()
-}
-
-fn word_value(word: &str) -> Option<u64> {
-    Some(match word {
-        "zero" => 0,
-        "one" => 1,
-        "two" => 2,
-        "three" => 3,
-        "four" => 4,
-        "five" => 5,
-        "six" => 6,
-        "seven" => 7,
-        "eight" => 8,
-        "nine" => 9,
-        "ten" => 10,
-        "eleven" => 11,
-        "twelve" => 12,
-        "thirteen" => 13,
-        "fourteen" => 14,
-        "fifteen" => 15,
-        "sixteen" => 16,
-        "seventeen" => 17,
-        "eighteen" => 18,
-        "nineteen" => 19,
-        "twenty" => 20,
-        "thirty" => 30,
-        "forty" => 40,
-        "fifty" => 50,
-        "sixty" => 60,
-        "seventy" => 70,
-        "eighty" => 80,
-        "ninety" => 90,
-        "hundred" => 100,
-        _ => return None,
-    })
 }
 
 static NUMBER_WORDS: LazyLock<Regex> = LazyLock::new(|| {
