@@ -6,7 +6,7 @@
 //!   telecom shape (money in cents, data in megabytes, statuses as enums).
 //! - [`data::AccountsData`]: a whole database; parses the tau2 `db.toml` shape
 //!   (`switchboard accounts import FILE`).
-//! - [`store::AccountStore`]: sled trees; every change is one flushed transaction; snapshots
+//! - [`store::AccountStore`]: trees in the process's `storage::Store`; every change is one flushed transaction; snapshots
 //!   and dotted-path reads for tests and scenario checks.
 //! - [`ActionRegistry`]: runs an [`ActionRequest`] for an [`Actor`] under the policy, with
 //!   confirmation tokens, idempotency keys and an append-only audit log; refusals are typed
@@ -80,7 +80,7 @@ pub enum Error {
     #[error("the account store has schema {found}, newer than this build's {supported}")]
     SchemaTooNew { found: u32, supported: u32 },
     #[error("account store: {0}")]
-    Storage(#[from] sled::Error),
+    Storage(#[from] storage::Error),
     #[error("account store holds a corrupt record: {0}")]
     Corrupt(String),
 }

@@ -9,7 +9,7 @@
 //! 3. when the action is hooked: checks the policy on the local records first (a dry run),
 //!    then delivers it to the operator, whose answer becomes the result;
 //! 4. checks the policy and applies the change, the audit entry, the idempotency record and
-//!    the spent token in one sled transaction, flushed before returning. A refusal is recorded
+//!    the spent token in one transaction, flushed before returning. A refusal is recorded
 //!    the same way (audit, idempotency, token) and changes no account record.
 //!
 //! Writes for one customer are serialized by an async lock, so a hooked action's dry run,
@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{Local, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use storage::{TransactionError, TxError};
 
 use super::actions::{ActionName, ActionOutput, ActionRequest, Refusal};
 use super::audit::{AuditEntry, AuditResult};
@@ -147,15 +147,15 @@ impl From<Fail> for TxAbort {
     }
 }
 
-fn stop_to_tx(stop: Stop) -> ConflictableTransactionError<TxAbort> {
+fn stop_to_tx(stop: Stop) -> TxError<TxAbort> {
     match stop {
-        Stop::Refused(refusal) => ConflictableTransactionError::Abort(TxAbort::Refused(refusal)),
+        Stop::Refused(refusal) => TxError::Abort(TxAbort::Refused(refusal)),
         Stop::Fail(fail) => tx_fail(fail),
     }
 }
 
-fn abort<T>(reason: TxAbort) -> Result<T, ConflictableTransactionError<TxAbort>> {
-    Err(ConflictableTransactionError::Abort(reason))
+fn abort<T>(reason: TxAbort) -> Result<T, TxError<TxAbort>> {
+    Err(TxError::Abort(reason))
 }
 
 /// Runs account actions against a store under the policy.

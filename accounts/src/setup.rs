@@ -1,4 +1,4 @@
-//! Wiring the account system from its settings: the store in the process's sled database,
+//! Wiring the account system from its settings: the store in the process's database,
 //! the seed, the hooks.
 
 use std::collections::BTreeMap;
@@ -13,12 +13,12 @@ use super::{Hooks, Result, load_seed};
 /// API run actions through. The business date is `accounts.today` when set, else the data's
 /// `[meta] today` when it has one, else the machine's date.
 pub fn open_registry(
-    db: &sled::Db,
+    db: &storage::Store,
     settings: &AccountSettings,
     hooks: &BTreeMap<String, HookSettings>,
 ) -> Result<ActionRegistry> {
     let store = AccountStore::open(db)?;
-    if store.is_empty() {
+    if store.is_empty()? {
         let seed = load_seed(&settings.seed)?;
         store.import(&seed, ImportMode::Replace)?;
         tracing::info!(seed = %settings.seed, n_customers = seed.customers.len(), "seeded the account store");

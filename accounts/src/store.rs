@@ -1,13 +1,14 @@
-//! The account store on sled: one tree per record type, JSON values in the tau2 record shape.
+//! The account store: one tree per record type, JSON values in the tau2 record shape, in the
+//! process's [`storage::Store`] (sled on one machine, PostgreSQL for several).
 //!
 //! Trees (all prefixed `accounts.`): `meta` (schema version, business date, confirmation key),
 //! `plans`, `customers`, `lines`, `devices`, `bills`, `payments`, `phones` (phone digits to
 //! customer id), `audit` (append-only, keyed by customer id and a monotonic sequence number),
 //! `idempotency` (first outcome per idempotency key) and `confirmations` (used tokens).
 //!
-//! Every multi-record change runs in one sled transaction over these trees and asks sled to
-//! flush before the transaction returns, so an acknowledged change survives a crash and a
-//! crash never leaves half a change.
+//! Every multi-record change runs in one transaction over these trees (sled's, flushed before
+//! it returns; or a serializable PostgreSQL transaction), so an acknowledged change survives a
+//! crash and a crash never leaves half a change.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,10 +16,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sled::transaction::{
-    ConflictableTransactionError, TransactionError, Transactional, TransactionalTree, UnabortableTransactionError,
-};
-use sled::{IVec, Tree};
+use storage::{Bytes as IVec, Store, TransactionError, Tree, TxError, TxTree};
 
 use super::audit::{AuditEntry, AuditKey, AuditResult};
 use super::data::AccountsData;
@@ -90,31 +88,25 @@ pub enum ImportMode {
 /// A storage failure seen while reading or writing records, inside or outside a transaction.
 #[derive(Debug)]
 pub(crate) enum Fail {
-    /// A concurrent transaction touched the same keys: sled retries the closure.
+    /// A concurrent transaction touched the same keys: the store retries the closure.
     Conflict,
-    Storage(sled::Error),
+    Storage(storage::Error),
     Corrupt(String),
 }
 
-impl From<UnabortableTransactionError> for Fail {
-    fn from(error: UnabortableTransactionError) -> Self {
+impl From<storage::Error> for Fail {
+    fn from(error: storage::Error) -> Self {
         match error {
-            UnabortableTransactionError::Conflict => Fail::Conflict,
-            UnabortableTransactionError::Storage(error) => Fail::Storage(error),
+            storage::Error::Conflict => Fail::Conflict,
+            other => Fail::Storage(other),
         }
-    }
-}
-
-impl From<sled::Error> for Fail {
-    fn from(error: sled::Error) -> Self {
-        Fail::Storage(error)
     }
 }
 
 impl From<Fail> for Error {
     fn from(fail: Fail) -> Self {
         match fail {
-            // Only reachable outside transactions, where sled never reports conflicts.
+            // Only reachable outside transactions, where the store never reports conflicts.
             Fail::Conflict => Error::Corrupt("unexpected transaction conflict".into()),
             Fail::Storage(error) => Error::Storage(error),
             Fail::Corrupt(why) => Error::Corrupt(why),
@@ -122,12 +114,12 @@ impl From<Fail> for Error {
     }
 }
 
-/// Aborts a transaction carrying `T`, or hands a storage failure to sled.
-pub(crate) fn tx_fail<T: From<Fail>>(fail: Fail) -> ConflictableTransactionError<T> {
+/// Aborts a transaction carrying `T`, or hands a storage failure (a conflict: a retry) to the store.
+pub(crate) fn tx_fail<T: From<Fail>>(fail: Fail) -> TxError<T> {
     match fail {
-        Fail::Conflict => ConflictableTransactionError::Conflict,
-        Fail::Storage(error) => ConflictableTransactionError::Storage(error),
-        corrupt @ Fail::Corrupt(_) => ConflictableTransactionError::Abort(T::from(corrupt)),
+        Fail::Conflict => TxError::Storage(storage::Error::Conflict),
+        Fail::Storage(error) => TxError::Storage(error),
+        corrupt @ Fail::Corrupt(_) => TxError::Abort(T::from(corrupt)),
     }
 }
 
@@ -164,7 +156,7 @@ pub(crate) trait Source {
 
 /// A transaction's view of every tree; writes become visible together at commit.
 pub(crate) struct TxView<'a> {
-    trees: &'a [TransactionalTree],
+    trees: &'a [TxTree<'a>],
 }
 
 impl Source for TxView<'_> {
@@ -213,9 +205,9 @@ impl TxView<'_> {
         Ok(entry)
     }
 
-    /// Makes sled flush to disk before the transaction returns.
+    /// Makes the commit durable before the transaction returns.
     pub(crate) fn flush_on_commit(&self) {
-        self.trees[TreeName::Meta as usize].flush();
+        self.trees[TreeName::Meta as usize].flush_on_commit();
     }
 }
 
@@ -229,10 +221,10 @@ impl Source for Trees {
     }
 }
 
-/// The account store. Cheap to clone (sled trees are shared handles).
+/// The account store. Cheap to clone (trees are shared handles).
 #[derive(Clone)]
 pub struct AccountStore {
-    db: sled::Db,
+    db: Store,
     trees: Arc<Trees>,
 }
 
@@ -243,9 +235,9 @@ impl std::fmt::Debug for AccountStore {
 }
 
 impl AccountStore {
-    /// Opens (creating or migrating as needed) the account trees in an open sled database.
-    pub fn open(db: &sled::Db) -> Result<Self> {
-        let all = TREE_NAMES.iter().map(|(_, name)| db.open_tree(name)).collect::<sled::Result<Vec<_>>>()?;
+    /// Opens (creating or migrating as needed) the account trees in an open store.
+    pub fn open(db: &Store) -> Result<Self> {
+        let all = TREE_NAMES.iter().map(|(_, name)| db.tree(name)).collect::<storage::Result<Vec<_>>>()?;
         let store = AccountStore { db: db.clone(), trees: Arc::new(Trees { all }) };
         store.check_schema()?;
         Ok(store)
@@ -253,10 +245,8 @@ impl AccountStore {
 
     /// Opens the sled database at `path` (a directory) and the account trees in it.
     pub fn open_path(path: &Path) -> Result<Self> {
-        let db = sled::Config::new().path(path).open().map_err(|error| match error {
-            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.raw_os_error() == Some(11) => {
-                Error::Locked(path.display().to_string())
-            }
+        let db = Store::open_sled(path, None).map_err(|error| match error {
+            storage::Error::Locked(_) => Error::Locked(path.display().to_string()),
             other => Error::Storage(other),
         })?;
         Self::open(&db)
@@ -264,8 +254,7 @@ impl AccountStore {
 
     /// A store in a temporary sled database, deleted when the last handle drops.
     pub fn temporary() -> Result<Self> {
-        let db = sled::Config::new().temporary(true).open()?;
-        Self::open(&db)
+        Self::open(&Store::temporary()?)
     }
 
     /// A fresh temporary store holding `data`: what the scenario harness runs each scenario
@@ -293,15 +282,16 @@ impl AccountStore {
     /// so it must only act through the view.
     pub(crate) fn transaction<T, A>(
         &self,
-        f: impl Fn(&TxView<'_>) -> Result<T, ConflictableTransactionError<A>>,
+        f: impl Fn(&TxView<'_>) -> Result<T, TxError<A>>,
     ) -> Result<T, TransactionError<A>> {
-        Transactional::<A>::transaction(self.trees.all.as_slice(), |trees| f(&TxView { trees }))
+        let trees: Vec<&Tree> = self.trees.all.iter().collect();
+        self.db.transaction(&trees, |trees| f(&TxView { trees }))
     }
 
     fn check_schema(&self) -> Result<()> {
         let meta = self.tree(TreeName::Meta);
         let stored = meta.get(META_SCHEMA_VERSION)?.map(|bytes| {
-            let array: [u8; 4] = bytes.as_ref().try_into().unwrap_or([0; 4]);
+            let array: [u8; 4] = bytes.as_slice().try_into().unwrap_or([0; 4]);
             u32::from_be_bytes(array)
         });
         let mut version = stored.unwrap_or(SCHEMA_VERSION);
@@ -311,10 +301,10 @@ impl AccountStore {
         while version < SCHEMA_VERSION {
             self.migrate_from(version)?;
             version += 1;
-            meta.insert(META_SCHEMA_VERSION, &version.to_be_bytes())?;
+            meta.insert(META_SCHEMA_VERSION, version.to_be_bytes())?;
         }
         if stored != Some(SCHEMA_VERSION) {
-            meta.insert(META_SCHEMA_VERSION, &SCHEMA_VERSION.to_be_bytes())?;
+            meta.insert(META_SCHEMA_VERSION, SCHEMA_VERSION.to_be_bytes())?;
         }
         if meta.get(META_CONFIRMATION_KEY)?.is_none() {
             let key: [u8; 32] = rand::random();
@@ -360,13 +350,13 @@ impl AccountStore {
     }
 
     /// True when the store holds no plans (nothing was imported yet).
-    pub fn is_empty(&self) -> bool {
-        self.tree(TreeName::Plans).is_empty()
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.tree(TreeName::Plans).is_empty()?)
     }
 
     /// Imports `data` if the store is empty (the `accounts.seed` at start); returns whether it did.
     pub fn seed_if_empty(&self, data: &AccountsData) -> Result<bool> {
-        if !self.is_empty() {
+        if !self.is_empty()? {
             return Ok(false);
         }
         self.import(data, ImportMode::Replace)?;
@@ -393,7 +383,7 @@ impl AccountStore {
         };
         let mut old_keys = Vec::new();
         for tree in DATA_TREES {
-            for key in self.tree(tree).iter().keys() {
+            for key in self.tree(tree).iter()?.keys() {
                 old_keys.push((tree, key?));
             }
         }
@@ -460,7 +450,7 @@ impl AccountStore {
             key: impl Fn(&V) -> K,
         ) -> Result<std::collections::BTreeMap<K, V>> {
             let mut map = std::collections::BTreeMap::new();
-            for entry in tree.iter() {
+            for entry in tree.iter()? {
                 let (id, bytes) = entry?;
                 let value: V = serde_json::from_slice(&bytes)
                     .map_err(|error| Error::Corrupt(format!("record {}: {error}", String::from_utf8_lossy(&id))))?;
@@ -536,7 +526,7 @@ impl AccountStore {
     /// Every plan, by id.
     pub fn plans(&self) -> Result<Vec<Plan>> {
         let mut plans = Vec::new();
-        for entry in self.tree(TreeName::Plans).iter() {
+        for entry in self.tree(TreeName::Plans).iter()? {
             let (_, bytes) = entry?;
             plans.push(serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt(format!("plan record: {e}")))?);
         }
@@ -559,7 +549,7 @@ impl AccountStore {
         if wanted.is_empty() {
             return Ok(found);
         }
-        for entry in self.tree(TreeName::Customers).iter() {
+        for entry in self.tree(TreeName::Customers).iter()? {
             let (_, bytes) = entry?;
             let customer: Customer =
                 serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt(format!("customer record: {e}")))?;
@@ -577,7 +567,7 @@ impl AccountStore {
         if wanted.is_empty() {
             return Ok(found);
         }
-        for entry in self.tree(TreeName::Customers).iter() {
+        for entry in self.tree(TreeName::Customers).iter()? {
             let (_, bytes) = entry?;
             let customer: Customer =
                 serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt(format!("customer record: {e}")))?;
@@ -637,15 +627,15 @@ impl AccountStore {
     /// The customer's audit log, oldest first.
     pub fn audit_for_customer(&self, customer_id: &CustomerId) -> Result<Vec<AuditEntry>> {
         let prefix = AuditKey::prefix(Some(customer_id));
-        self.read_audit(self.tree(TreeName::Audit).scan_prefix(prefix))
+        self.read_audit(self.tree(TreeName::Audit).scan_prefix(prefix)?)
     }
 
     /// The whole audit log, ordered by customer then time.
     pub fn audit_all(&self) -> Result<Vec<AuditEntry>> {
-        self.read_audit(self.tree(TreeName::Audit).iter())
+        self.read_audit(self.tree(TreeName::Audit).iter()?)
     }
 
-    fn read_audit(&self, entries: sled::Iter) -> Result<Vec<AuditEntry>> {
+    fn read_audit(&self, entries: storage::Entries) -> Result<Vec<AuditEntry>> {
         let mut log = Vec::new();
         for entry in entries {
             let (_, bytes) = entry?;

@@ -16,7 +16,7 @@ pub enum StoreError {
     #[error("conversation {0} not found")]
     NotFound(String),
     #[error("conversation store: {0}")]
-    Sled(#[from] sled::Error),
+    Storage(#[from] storage::Error),
     #[error("conversation store record is corrupt: {0}")]
     Corrupt(#[from] serde_json::Error),
 }
@@ -190,12 +190,17 @@ pub enum EventKind {
 /// The conversation store: headers in one tree, events in another keyed by id and sequence.
 #[derive(Clone)]
 pub struct ConversationStore {
-    db: sled::Db,
-    headers: sled::Tree,
-    events: sled::Tree,
-    by_external: sled::Tree,
+    db: storage::Store,
+    headers: storage::Tree,
+    events: storage::Tree,
+    by_external: storage::Tree,
     changes: Arc<tokio::sync::broadcast::Sender<ConversationChange>>,
+    /// This process's name on the shared database's change topic (to skip its own notices).
+    origin: Arc<str>,
 }
+
+/// The topic instances sharing a database tell each other which conversation changed on.
+const CHANGES_TOPIC: &str = "conversation_changes";
 
 /// A notification that a conversation changed (for live queues and streams).
 #[derive(Debug, Clone)]
@@ -205,15 +210,77 @@ pub struct ConversationChange {
 }
 
 impl ConversationStore {
-    pub fn open(db: &sled::Db) -> Result<Self> {
+    /// Opens the store. On a database other instances share, changes they make reach this
+    /// process's subscribers as [`ConversationChange`]s without an event (readers take the new
+    /// events from the log, after the last sequence number they saw).
+    pub fn open(db: &storage::Store) -> Result<Self> {
         let (sender, _) = tokio::sync::broadcast::channel(1024);
-        Ok(Self {
+        let store = Self {
             db: db.clone(),
-            headers: db.open_tree("conversations")?,
-            events: db.open_tree("conversation_events")?,
-            by_external: db.open_tree("conversations_by_external")?,
+            headers: db.tree("conversations")?,
+            events: db.tree("conversation_events")?,
+            by_external: db.tree("conversations_by_external")?,
             changes: Arc::new(sender),
-        })
+            origin: Arc::from(new_id()),
+        };
+        if db.backend() == storage::Backend::Postgres {
+            store.forward_other_instances_changes()?;
+        }
+        Ok(store)
+    }
+
+    /// Relays other instances' change notices to this process's subscribers, until the database
+    /// or this store goes away.
+    fn forward_other_instances_changes(&self) -> Result<()> {
+        let mut notices = self.db.subscribe(CHANGES_TOPIC)?;
+        let changes = Arc::downgrade(&self.changes);
+        let origin = self.origin.clone();
+        std::thread::Builder::new()
+            .name("conversation-changes".into())
+            .spawn(move || {
+                use tokio::sync::broadcast::error::RecvError;
+                loop {
+                    let notice = match notices.blocking_recv() {
+                        Ok(notice) => notice,
+                        // Missed notices: readers that lag replay from the log anyway.
+                        Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => return,
+                    };
+                    let Some((from, id)) = notice.split_once(' ') else { continue };
+                    if from == &*origin {
+                        continue;
+                    }
+                    let Some(changes) = changes.upgrade() else { return };
+                    let _ = changes.send(ConversationChange { id: id.to_string(), event: None });
+                }
+            })
+            .map_err(|error| {
+                StoreError::Storage(storage::Error::Postgres(format!("starting the change relay: {error}")))
+            })?;
+        Ok(())
+    }
+
+    /// Tells this process's subscribers, and the other instances on a shared database, that
+    /// conversation `id` changed.
+    fn changed(&self, id: &str, events: &[Event]) {
+        if events.is_empty() {
+            let _ = self.changes.send(ConversationChange { id: id.to_string(), event: None });
+        }
+        for event in events {
+            let _ = self.changes.send(ConversationChange { id: id.to_string(), event: Some(event.clone()) });
+        }
+        if self.db.backend() == storage::Backend::Postgres
+            && let Err(error) = self.db.publish(CHANGES_TOPIC, &format!("{} {id}", self.origin))
+        {
+            // The change is stored; other instances' live views catch up at their next notice.
+            tracing::warn!(%error, "telling other instances about a conversation change failed");
+        }
+    }
+
+    /// Holds `id`'s turn until the guard drops: one turn at a time per conversation, in this
+    /// process and (with PostgreSQL) across every instance on the database.
+    pub fn hold_turn(&self, id: &str) -> Result<storage::Lock<'_>> {
+        Ok(self.db.lock(&format!("turn:{id}"))?)
     }
 
     /// Subscribes to changes of every conversation.
@@ -244,7 +311,7 @@ impl ConversationStore {
         if let Some(external_id) = external_id {
             self.by_external.insert(external_key(channel, &external_id), conversation.id.as_bytes())?;
         }
-        let _ = self.changes.send(ConversationChange { id: conversation.id.clone(), event: None });
+        self.changed(&conversation.id, &[]);
         Ok(conversation)
     }
 
@@ -283,7 +350,7 @@ impl ConversationStore {
             Some(bytes)
         })?;
         let conversation = updated.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
-        let _ = self.changes.send(ConversationChange { id: id.to_string(), event: None });
+        self.changed(id, &[]);
         Ok(conversation)
     }
 
@@ -294,40 +361,37 @@ impl ConversationStore {
         kinds: Vec<EventKind>,
         change: impl Fn(&mut Conversation),
     ) -> Result<Vec<Event>> {
-        use sled::Transactional;
-        use sled::transaction::{ConflictableTransactionError, TransactionError};
-        let result = (&self.headers, &self.events).transaction(|(headers, events)| {
+        use storage::{TransactionError, TxError};
+        let result = self.db.transaction(&[&self.headers, &self.events], |trees| {
+            let (headers, events) = (&trees[0], &trees[1]);
             let Some(bytes) = headers.get(id.as_bytes())? else {
-                return Err(ConflictableTransactionError::Abort(StoreError::NotFound(id.to_string())));
+                return Err(TxError::Abort(StoreError::NotFound(id.to_string())));
             };
-            let mut conversation: Conversation = serde_json::from_slice(&bytes)
-                .map_err(|error| ConflictableTransactionError::Abort(StoreError::Corrupt(error)))?;
+            let mut conversation: Conversation =
+                serde_json::from_slice(&bytes).map_err(|error| TxError::Abort(StoreError::Corrupt(error)))?;
             let now = Utc::now();
             let mut written = Vec::with_capacity(kinds.len());
             for kind in &kinds {
                 let event = Event { seq: conversation.n_events, at: now, kind: kind.clone() };
                 apply_to_header(&mut conversation, &event);
                 conversation.n_events += 1;
-                let bytes = serde_json::to_vec(&event)
-                    .map_err(|error| ConflictableTransactionError::Abort(StoreError::Corrupt(error)))?;
+                let bytes = serde_json::to_vec(&event).map_err(|error| TxError::Abort(StoreError::Corrupt(error)))?;
                 events.insert(event_key(id, event.seq), bytes)?;
                 written.push(event);
             }
             change(&mut conversation);
             conversation.updated_at = now;
-            let bytes = serde_json::to_vec(&conversation)
-                .map_err(|error| ConflictableTransactionError::Abort(StoreError::Corrupt(error)))?;
+            let bytes =
+                serde_json::to_vec(&conversation).map_err(|error| TxError::Abort(StoreError::Corrupt(error)))?;
             headers.insert(id.as_bytes(), bytes)?;
             Ok(written)
         });
         let written = match result {
             Ok(written) => written,
             Err(TransactionError::Abort(error)) => return Err(error),
-            Err(TransactionError::Storage(error)) => return Err(StoreError::Sled(error)),
+            Err(TransactionError::Storage(error)) => return Err(StoreError::Storage(error)),
         };
-        for event in &written {
-            let _ = self.changes.send(ConversationChange { id: id.to_string(), event: Some(event.clone()) });
-        }
+        self.changed(id, &written);
         Ok(written)
     }
 
@@ -337,7 +401,7 @@ impl ConversationStore {
             return Err(StoreError::NotFound(id.to_string()));
         }
         let mut out = Vec::new();
-        for item in self.events.scan_prefix(event_prefix(id)) {
+        for item in self.events.scan_prefix(event_prefix(id))? {
             let (_, bytes) = item?;
             let event = serde_json::from_slice::<Event>(&bytes)?;
             if event.kind != EventKind::Newer {
@@ -350,7 +414,7 @@ impl ConversationStore {
     /// Every conversation header, newest first.
     pub fn list(&self) -> Result<Vec<Conversation>> {
         let mut out = Vec::new();
-        for item in self.headers.iter() {
+        for item in self.headers.iter()? {
             let (_, bytes) = item?;
             out.push(serde_json::from_slice::<Conversation>(&bytes)?);
         }
@@ -414,7 +478,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, ConversationStore) {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
+        let db = storage::Store::open_sled(dir.path(), None).unwrap();
         (dir, ConversationStore::open(&db).unwrap())
     }
 
@@ -460,7 +524,7 @@ mod tests {
         let (_dir, store) = store();
         let error = store.append("nope", vec![EventKind::MessageIn { text: "x".into() }]).unwrap_err();
         assert!(matches!(error, StoreError::NotFound(_)));
-        assert!(store.events.is_empty());
+        assert!(store.events.is_empty().unwrap());
     }
 
     #[test]
@@ -474,9 +538,9 @@ mod tests {
         assert_eq!(store.find_external(Channel::Whatsapp, "15550001").unwrap().unwrap().id, second.id);
     }
 
-    fn reopen(path: &std::path::Path) -> sled::Db {
+    fn reopen(path: &std::path::Path) -> storage::Store {
         for _ in 0..100 {
-            if let Ok(db) = sled::open(path) {
+            if let Ok(db) = storage::Store::open_sled(path, None) {
                 return db;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
@@ -488,7 +552,7 @@ mod tests {
     fn survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let id = {
-            let db = sled::open(dir.path()).unwrap();
+            let db = storage::Store::open_sled(dir.path(), None).unwrap();
             let store = ConversationStore::open(&db).unwrap();
             let conversation = store.create(Channel::Api, None).unwrap();
             store.append(&conversation.id, vec![EventKind::MessageIn { text: "kept".into() }]).unwrap();

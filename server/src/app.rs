@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::config::Settings;
+use crate::config::{Settings, StorageBackend};
 use crate::http::{AppState, Readiness};
 use engine::conversations::ConversationStore;
 use engine::dialogue::models::{ChatBackend, IntentPredictor, IntentsOnEncoder, SentenceEncoder};
@@ -16,23 +16,44 @@ use engine::dialogue::{Engine, EngineParts, Retrieve};
 pub fn open_state(settings: Settings) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
-    let db = open_db(&settings.data_dir)?;
+    let db = open_db(&settings)?;
     let conversations = ConversationStore::open(&db)?;
     let limits = crate::http::limits::Limits::new(&settings.limits);
     Ok(AppState { settings: Arc::new(settings), db, conversations, readiness: Readiness::default(), limits })
 }
 
-/// The process's one sled database under the data dir.
-pub fn open_db(data_dir: &Path) -> anyhow::Result<sled::Db> {
+/// The process's database: sled under the data dir (`[storage] backend = "sled"`, one process
+/// per data dir), or PostgreSQL (`"postgres"`, shared by every instance; migrated here).
+pub fn open_db(settings: &Settings) -> anyhow::Result<storage::Store> {
+    match settings.storage.backend {
+        StorageBackend::Sled => open_sled(&settings.data_dir),
+        StorageBackend::Postgres => open_postgres(settings),
+    }
+}
+
+fn open_sled(data_dir: &Path) -> anyhow::Result<storage::Store> {
     let path = data_dir.join("db");
-    sled::Config::new().path(&path).flush_every_ms(Some(200)).open().map_err(|error| match error {
-        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.raw_os_error() == Some(11) => {
-            anyhow::Error::new(crate::BadInput(format!(
-                "the data dir {} is in use by another switchboard process; stop it or pass --data-dir",
-                data_dir.display()
-            )))
-        }
+    storage::Store::open_sled(&path, Some(200)).map_err(|error| match error {
+        storage::Error::Locked(_) => anyhow::Error::new(crate::BadInput(format!(
+            "the data dir {} is in use by another switchboard process; stop it, pass --data-dir, or use \
+             [storage] backend = \"postgres\" for several instances",
+            data_dir.display()
+        ))),
         other => anyhow::Error::new(other).context(format!("opening the database at {}", path.display())),
+    })
+}
+
+fn open_postgres(settings: &Settings) -> anyhow::Result<storage::Store> {
+    let postgres = &settings.storage.postgres;
+    if postgres.url.is_empty() {
+        return Err(anyhow::Error::new(crate::BadInput(
+            "[storage] backend = \"postgres\" needs storage.postgres.url (or SWITCHBOARD_STORAGE__POSTGRES__URL)"
+                .into(),
+        )));
+    }
+    storage::Store::postgres(&postgres.to_storage()).map_err(|error| match error {
+        storage::Error::SchemaTooNew { .. } => anyhow::Error::new(crate::BadInput(error.to_string())),
+        other => anyhow::Error::new(other).context("opening the PostgreSQL database (storage.postgres.url)"),
     })
 }
 
@@ -136,7 +157,7 @@ pub fn load_engine(state: &AppState) -> anyhow::Result<Engine> {
 /// The identity checks of the configuration: the SMS gateway (or the demo outbox under the data
 /// dir), the operator's network APIs when `[camara]` names them, the stores in `db`.
 pub fn open_identity(
-    db: &sled::Db,
+    db: &storage::Store,
     settings: &Settings,
     clock: Arc<dyn engine::identity::Clock>,
 ) -> anyhow::Result<engine::identity::Identity> {

@@ -61,6 +61,9 @@ pub enum Command {
     /// Human agents of the console.
     #[command(subcommand)]
     Agents(AgentsCommand),
+    /// Brings the database's schema up to date (PostgreSQL; also done at every start) and
+    /// prints the version. A database a newer build migrated is refused.
+    Migrate,
 }
 
 #[derive(Debug, Subcommand)]

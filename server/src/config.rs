@@ -24,13 +24,15 @@ pub const ENV_PREFIX: &str = "SWITCHBOARD_";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    /// Where sled, indexes and trained models live.
+    /// Where sled (with the default storage), indexes and trained models live.
     #[serde(deserialize_with = "path_from_scalar")]
     pub data_dir: PathBuf,
     /// Where fetched models live (shared by every checkout on the machine).
     #[serde(deserialize_with = "path_from_scalar")]
     pub models_dir: PathBuf,
     pub server: ServerSettings,
+    /// Where conversations, accounts and the console's state live.
+    pub storage: StorageSettings,
     pub models: ModelSettings,
     pub accounts: AccountSettings,
     pub knowledge: KnowledgeSettings,
@@ -58,6 +60,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("./.switchboard"),
             models_dir: inference::fetch::default_models_dir(),
             server: ServerSettings::default(),
+            storage: StorageSettings::default(),
             models: ModelSettings::default(),
             accounts: AccountSettings::default(),
             knowledge: KnowledgeSettings::default(),
@@ -72,6 +75,50 @@ impl Default for Settings {
             camara: CamaraSettings::default(),
             limits: LimitSettings::default(),
             hooks: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[storage]`: sled in the data dir (one instance), or PostgreSQL (any number of instances).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    pub backend: StorageBackend,
+    pub postgres: PostgresSettings,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageBackend {
+    #[default]
+    Sled,
+    Postgres,
+}
+
+/// `[storage.postgres]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresSettings {
+    /// `postgres://user:password@host:port/database` (`SWITCHBOARD_STORAGE__POSTGRES__URL`).
+    pub url: Secret,
+    /// Connections for statements; as many again hold conversations' turn locks.
+    pub pool_size: u32,
+    /// Seconds a statement waits for a connection, and a turn for another instance's turn.
+    pub acquire_timeout_secs: u64,
+}
+
+impl Default for PostgresSettings {
+    fn default() -> Self {
+        Self { url: Secret::default(), pool_size: 16, acquire_timeout_secs: 10 }
+    }
+}
+
+impl PostgresSettings {
+    pub fn to_storage(&self) -> storage::PostgresSettings {
+        storage::PostgresSettings {
+            url: self.url.expose().to_string(),
+            pool_size: self.pool_size,
+            acquire_timeout: std::time::Duration::from_secs(self.acquire_timeout_secs.max(1)),
         }
     }
 }
@@ -145,6 +192,12 @@ pub struct WhatsAppSettings {
     pub template_name: String,
     #[serde(deserialize_with = "scalar_as_string")]
     pub template_language: String,
+    /// Worker tasks answering stored notifications in this instance (one sender's messages
+    /// always go to the same worker, in order).
+    pub workers: usize,
+    /// Seconds a worker owns a job it claimed; a job whose worker died (with its instance) is
+    /// taken over by any instance after that.
+    pub job_lease_secs: u64,
 }
 
 impl Default for WhatsAppSettings {
@@ -157,6 +210,8 @@ impl Default for WhatsAppSettings {
             api_base_url: "https://graph.facebook.com/v21.0".into(),
             template_name: "customer_care_followup".into(),
             template_language: "en_US".into(),
+            workers: 2,
+            job_lease_secs: 30,
         }
     }
 }
@@ -382,8 +437,8 @@ mod tests {
         defaults["hooks"] = serde_json::json!({"make_payment": serde_json::to_value(HookSettings::default()).unwrap()});
         let mut keys = Vec::new();
         string_keys(&defaults, "", &mut keys);
-        // Assurance levels are names from a fixed set, not free strings.
-        keys.retain(|key| !key.starts_with("identity.requirements."));
+        // Assurance levels and the storage backend are names from a fixed set, not free strings.
+        keys.retain(|key| !key.starts_with("identity.requirements.") && key != "storage.backend");
         assert!(keys.len() >= 20, "{keys:?}");
         for key in keys {
             let name = key.to_uppercase().replace('.', "__");

@@ -61,6 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(EvalCommand::Scenarios { dirs, json }) => commands::scenarios::run(&settings, &dirs, json),
         Command::Eval(EvalCommand::Answers { file, json }) => commands::answers::run(&settings, &file, json),
         Command::Chat => commands::chat::run(&settings),
+        Command::Migrate => commands::migrate::run(&settings),
         Command::Bench(BenchCommand::Embed { sentences, batch, json }) => {
             commands::bench::embed(&settings, &sentences, batch, json)
         }

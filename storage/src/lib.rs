@@ -107,18 +107,20 @@ enum Inner {
 pub struct Store {
     inner: Inner,
     locks: Arc<LocalLocks>,
+    /// Put before every tree name, lock key and topic (see [`Store::namespaced`]).
+    namespace: Arc<str>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend()).finish()
+        f.debug_struct("Store").field("backend", &self.backend()).field("namespace", &self.namespace).finish()
     }
 }
 
 impl Store {
     /// A store on an open sled database.
     pub fn sled(db: sled::Db) -> Self {
-        Store { inner: Inner::Sled(sled_backend::SledStore::new(db)), locks: Arc::default() }
+        Store { inner: Inner::Sled(sled_backend::SledStore::new(db)), locks: Arc::default(), namespace: Arc::from("") }
     }
 
     /// Opens (creating) the sled database in `path`, flushing every `flush_every_ms`
@@ -144,13 +146,24 @@ impl Store {
     pub fn postgres(settings: &PostgresSettings) -> Result<Self> {
         let pg = pg::Pg::connect(settings)?;
         pg.migrate()?;
-        Ok(Store { inner: Inner::Postgres(Arc::new(pg)), locks: Arc::default() })
+        Ok(Store { inner: Inner::Postgres(Arc::new(pg)), locks: Arc::default(), namespace: Arc::from("") })
     }
 
     /// Connects to PostgreSQL without migrating: for `switchboard migrate` to report versions.
     pub fn postgres_unmigrated(settings: &PostgresSettings) -> Result<Self> {
         let pg = pg::Pg::connect(settings)?;
-        Ok(Store { inner: Inner::Postgres(Arc::new(pg)), locks: Arc::default() })
+        Ok(Store { inner: Inner::Postgres(Arc::new(pg)), locks: Arc::default(), namespace: Arc::from("") })
+    }
+
+    /// The same database seen through a namespace: its trees, locks and topics are apart from
+    /// every other namespace's (a scenario run on PostgreSQL gets one per scenario, as it gets
+    /// a temporary database with sled).
+    pub fn namespaced(&self, namespace: &str) -> Store {
+        Store {
+            inner: self.inner.clone(),
+            locks: self.locks.clone(),
+            namespace: Arc::from(format!("{}{namespace}/", self.namespace)),
+        }
     }
 
     /// Applies the embedded migrations not yet applied; returns the schema version now.
@@ -188,8 +201,9 @@ impl Store {
 
     /// Opens (creating) a tree. Names are the store's own (`accounts.bills`, `conversations`).
     pub fn tree(&self, name: &str) -> Result<Tree> {
+        let name = format!("{}{name}", self.namespace);
         let backend = match &self.inner {
-            Inner::Sled(store) => TreeBackend::Sled(store.tree(name)?),
+            Inner::Sled(store) => TreeBackend::Sled(store.tree(&name)?),
             Inner::Postgres(pg) => TreeBackend::Postgres(pg.clone()),
         };
         Ok(Tree { name: Arc::from(name), backend, store: self.clone() })
@@ -221,10 +235,11 @@ impl Store {
     /// database) holds `key`, then holds it until the guard drops. An instance that dies lets
     /// go with its connection.
     pub fn lock(&self, key: &str) -> Result<Lock<'_>> {
-        let local = self.locks.hold(key);
+        let key = format!("{}{key}", self.namespace);
+        let local = self.locks.hold(&key);
         let shared = match &self.inner {
             Inner::Sled(_) => None,
-            Inner::Postgres(pg) => Some(pg.advisory_lock(key)?),
+            Inner::Postgres(pg) => Some(pg.advisory_lock(&key)?),
         };
         Ok(Lock { _shared: shared, _local: local })
     }
@@ -232,6 +247,7 @@ impl Store {
     /// Sends `payload` to every subscriber of `topic` in every instance (at most 7,000 bytes;
     /// delivery is best effort: readers catch up from the logs after a reconnect).
     pub fn publish(&self, topic: &str, payload: &str) -> Result<()> {
+        let topic = &format!("{}{topic}", self.namespace);
         match &self.inner {
             Inner::Sled(store) => {
                 store.publish(topic, payload);
@@ -243,6 +259,7 @@ impl Store {
 
     /// Receives what [`Store::publish`] sends on `topic`, from this instance and the others.
     pub fn subscribe(&self, topic: &str) -> Result<tokio::sync::broadcast::Receiver<String>> {
+        let topic = &format!("{}{topic}", self.namespace);
         match &self.inner {
             Inner::Sled(store) => Ok(store.subscribe(topic)),
             Inner::Postgres(pg) => pg.subscribe(topic),

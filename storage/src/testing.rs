@@ -1,14 +1,14 @@
 //! PostgreSQL for tests: a fresh database per test on the server named by
-//! `SWITCHBOARD_TEST_POSTGRES_URL` (`.ci/run` starts one on a private port). Without it the
-//! PostgreSQL half of a test says it was skipped, unless `SWITCHBOARD_REQUIRE_POSTGRES=1`
+//! `TEST_POSTGRES_URL` (`.ci/run` starts one on a private port). Without it the
+//! PostgreSQL half of a test says it was skipped, unless `TEST_POSTGRES_REQUIRED=1`
 //! (set in CI), which makes a missing server a failure.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::{PostgresSettings, Store};
 
-pub const URL_VARIABLE: &str = "SWITCHBOARD_TEST_POSTGRES_URL";
-pub const REQUIRE_VARIABLE: &str = "SWITCHBOARD_REQUIRE_POSTGRES";
+pub const URL_VARIABLE: &str = "TEST_POSTGRES_URL";
+pub const REQUIRE_VARIABLE: &str = "TEST_POSTGRES_REQUIRED";
 
 /// The test server's address, if there is one.
 pub fn server_url() -> Option<String> {

@@ -1,5 +1,5 @@
 //! One suite, both backends: every test runs on a temporary sled store and on a fresh
-//! PostgreSQL database (when `SWITCHBOARD_TEST_POSTGRES_URL` names a server; CI starts one).
+//! PostgreSQL database (when `TEST_POSTGRES_URL` names a server; CI starts one).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -359,4 +359,24 @@ fn migrations_apply_once_and_a_newer_schema_is_refused() {
         Err(Error::SchemaTooNew { found: 99, supported }) => assert_eq!(supported, storage::MIGRATIONS_LATEST),
         other => panic!("expected a refusal, got {other:?}"),
     }
+}
+
+#[test]
+fn namespaces_keep_their_trees_locks_and_topics_apart() {
+    each(|store| {
+        let (one, two) = (store.namespaced("one"), store.namespaced("two"));
+        one.tree("t").unwrap().insert(b"k", b"1").unwrap();
+        assert_eq!(two.tree("t").unwrap().get(b"k").unwrap(), None);
+        assert_eq!(store.tree("t").unwrap().get(b"k").unwrap(), None);
+        assert_eq!(one.tree("t").unwrap().get(b"k").unwrap(), Some(b"1".to_vec()));
+        // The same key in two namespaces is two locks.
+        let _held = one.lock("c").unwrap();
+        let _also = two.lock("c").unwrap();
+        let mut heard = two.subscribe("topic").unwrap();
+        one.publish("topic", "for one").unwrap();
+        two.publish("topic", "for two").unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let got = runtime.block_on(async { tokio::time::timeout(Duration::from_secs(5), heard.recv()).await });
+        assert_eq!(got.unwrap().unwrap(), "for two");
+    });
 }

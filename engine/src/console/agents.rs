@@ -153,12 +153,12 @@ pub(crate) fn login_key(raw_name: &str) -> String {
 /// The agents tree.
 #[derive(Clone)]
 pub struct Agents {
-    tree: sled::Tree,
+    tree: storage::Tree,
 }
 
 impl Agents {
-    pub fn open(db: &sled::Db) -> Result<Self> {
-        Ok(Self { tree: db.open_tree("console_agents")? })
+    pub fn open(db: &storage::Store) -> Result<Self> {
+        Ok(Self { tree: db.tree("console_agents")? })
     }
 
     /// Creates an agent or, when the name exists, sets a new password and role. Returns true
@@ -193,15 +193,15 @@ impl Agents {
     /// Every agent, by name.
     pub fn list(&self) -> Result<Vec<Agent>> {
         let mut out = Vec::new();
-        for item in self.tree.iter() {
+        for item in self.tree.iter()? {
             let (_, bytes) = item?;
             out.push(Agent::from(serde_json::from_slice::<AgentRecord>(&bytes)?));
         }
         Ok(out)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.tree.is_empty()
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.tree.is_empty()?)
     }
 
     /// Checks a password. Unknown names cost a hash verification too, so response times do not
@@ -258,7 +258,7 @@ mod tests {
 
     fn agents() -> (tempfile::TempDir, Agents) {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::Config::new().path(dir.path()).temporary(true).open().unwrap();
+        let db = storage::Store::temporary().unwrap();
         (dir, Agents::open(&db).unwrap())
     }
 

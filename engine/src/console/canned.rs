@@ -85,13 +85,13 @@ const SEEDED_KEY: &[u8] = b"\0seeded";
 /// The canned responses tree.
 #[derive(Clone)]
 pub struct Canned {
-    tree: sled::Tree,
+    tree: storage::Tree,
 }
 
 impl Canned {
     /// Opens the tree; writes the default responses once, into a store that never had any.
-    pub fn open(db: &sled::Db) -> Result<Self> {
-        let canned = Self { tree: db.open_tree("console_canned")? };
+    pub fn open(db: &storage::Store) -> Result<Self> {
+        let canned = Self { tree: db.tree("console_canned")? };
         if canned.tree.get(SEEDED_KEY)?.is_none() {
             let now = Utc::now();
             for (code, text) in DEFAULTS {
@@ -103,7 +103,7 @@ impl Canned {
                 };
                 canned.tree.insert(code.as_bytes(), serde_json::to_vec(&response)?)?;
             }
-            canned.tree.insert(SEEDED_KEY, b"1".to_vec())?;
+            canned.tree.insert(SEEDED_KEY, b"1")?;
         }
         Ok(canned)
     }
@@ -111,9 +111,9 @@ impl Canned {
     /// Every canned response, by short code.
     pub fn list(&self) -> Result<Vec<CannedResponse>> {
         let mut out = Vec::new();
-        for item in self.tree.iter() {
+        for item in self.tree.iter()? {
             let (key, bytes) = item?;
-            if key.as_ref() == SEEDED_KEY {
+            if key.as_slice() == SEEDED_KEY {
                 continue;
             }
             out.push(serde_json::from_slice(&bytes)?);
@@ -157,9 +157,9 @@ impl Canned {
 mod tests {
     use super::*;
 
-    fn canned() -> (tempfile::TempDir, sled::Db, Canned) {
+    fn canned() -> (tempfile::TempDir, storage::Store, Canned) {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::Config::new().path(dir.path()).temporary(true).open().unwrap();
+        let db = storage::Store::temporary().unwrap();
         let canned = Canned::open(&db).unwrap();
         (dir, db, canned)
     }

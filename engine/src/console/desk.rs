@@ -54,7 +54,7 @@ pub fn console_action(request: &ActionRequest) -> bool {
 /// Operations on conversations for one console.
 pub struct Desk<'a> {
     conversations: &'a ConversationStore,
-    tree: &'a sled::Tree,
+    tree: &'a storage::Tree,
     agents: &'a Agents,
     canned: &'a Canned,
 }
@@ -66,7 +66,7 @@ fn note(text: String) -> EventKind {
 impl<'a> Desk<'a> {
     pub(super) fn new(
         conversations: &'a ConversationStore,
-        tree: &'a sled::Tree,
+        tree: &'a storage::Tree,
         agents: &'a Agents,
         canned: &'a Canned,
     ) -> Self {
@@ -232,7 +232,7 @@ impl<'a> Desk<'a> {
     pub fn wake_due(&self) -> Result<usize> {
         let now = Utc::now();
         let mut n_woken = 0;
-        for item in self.tree.scan_prefix(SNOOZE_PREFIX) {
+        for item in self.tree.scan_prefix(SNOOZE_PREFIX)? {
             let (key, bytes) = item?;
             let id = String::from_utf8_lossy(&key[SNOOZE_PREFIX.len()..]).to_string();
             let record: SnoozeRecord = serde_json::from_slice(&bytes)?;
@@ -629,10 +629,8 @@ mod tests {
 
     #[test]
     fn actions_must_be_changes_for_the_conversations_own_customer() {
-        let mut conversation = ConversationStore::open(&sled::Config::new().temporary(true).open().unwrap())
-            .unwrap()
-            .create(Channel::Web, None)
-            .unwrap();
+        let mut conversation =
+            ConversationStore::open(&storage::Store::temporary().unwrap()).unwrap().create(Channel::Web, None).unwrap();
         let args = serde_json::json!({"customer_id": "C2004", "line_id": "L2005", "gb_amount": 1.0});
         assert!(matches!(checked_request(&conversation, "refuel_data", args.clone()), Err(Error::InvalidAction(_))));
         conversation.customer_id = Some("C2004".into());

@@ -79,7 +79,7 @@ pub enum Error {
     #[error(transparent)]
     Accounts(#[from] accounts::Error),
     #[error("console store: {0}")]
-    Storage(#[from] sled::Error),
+    Storage(#[from] storage::Error),
     #[error("console store holds a corrupt record: {0}")]
     Corrupt(#[from] serde_json::Error),
     #[error("password hashing failed: {0}")]
@@ -94,7 +94,7 @@ impl From<StoreError> for Error {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound(id) => Error::UnknownConversation(id),
-            StoreError::Sled(error) => Error::Storage(error),
+            StoreError::Storage(error) => Error::Storage(error),
             StoreError::Corrupt(error) => Error::Corrupt(error),
         }
     }
@@ -115,17 +115,17 @@ pub struct Console {
     agents: Agents,
     sessions: Sessions,
     canned: Canned,
-    desk_tree: sled::Tree,
+    desk_tree: storage::Tree,
     settings: ConsoleSettings,
 }
 
 impl Console {
-    pub fn open(db: &sled::Db, settings: &ConsoleSettings) -> Result<Self> {
+    pub fn open(db: &storage::Store, settings: &ConsoleSettings) -> Result<Self> {
         Ok(Self {
             agents: Agents::open(db)?,
             sessions: Sessions::open(db)?,
             canned: Canned::open(db)?,
-            desk_tree: db.open_tree("console_desk")?,
+            desk_tree: db.tree("console_desk")?,
             settings: settings.clone(),
         })
     }
@@ -204,9 +204,9 @@ pub fn agent_text(raw: &str, max_chars: usize) -> Result<String> {
 pub(crate) mod test_support {
     use super::*;
 
-    pub fn console() -> (tempfile::TempDir, sled::Db, Console) {
+    pub fn console() -> (tempfile::TempDir, storage::Store, Console) {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::Config::new().path(dir.path()).temporary(true).open().unwrap();
+        let db = storage::Store::temporary().unwrap();
         let console = Console::open(&db, &ConsoleSettings::default()).unwrap();
         (dir, db, console)
     }

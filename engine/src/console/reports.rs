@@ -236,7 +236,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, ConversationStore) {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::Config::new().path(dir.path()).temporary(true).open().unwrap();
+        let db = storage::Store::temporary().unwrap();
         (dir, ConversationStore::open(&db).unwrap())
     }
 

@@ -96,13 +96,13 @@ struct Failures {
 /// The sessions and login-failure trees.
 #[derive(Clone)]
 pub struct Sessions {
-    sessions: sled::Tree,
-    failures: sled::Tree,
+    sessions: storage::Tree,
+    failures: storage::Tree,
 }
 
 impl Sessions {
-    pub fn open(db: &sled::Db) -> Result<Self> {
-        Ok(Self { sessions: db.open_tree("console_sessions")?, failures: db.open_tree("console_login_failures")? })
+    pub fn open(db: &storage::Store) -> Result<Self> {
+        Ok(Self { sessions: db.tree("console_sessions")?, failures: db.tree("console_login_failures")? })
     }
 
     /// Starts a session for `agent` lasting `lifetime`.
@@ -153,7 +153,7 @@ impl Sessions {
     /// Ends every session of an agent; returns how many.
     pub fn end_all_of(&self, agent: &str) -> Result<usize> {
         let mut n_ended = 0;
-        for item in self.sessions.iter() {
+        for item in self.sessions.iter()? {
             let (key, bytes) = item?;
             if serde_json::from_slice::<Session>(&bytes).is_ok_and(|session| session.agent == agent) {
                 self.sessions.remove(key)?;
@@ -165,7 +165,7 @@ impl Sessions {
 
     fn remove_expired(&self) -> Result<()> {
         let now = Utc::now();
-        for item in self.sessions.iter() {
+        for item in self.sessions.iter()? {
             let (key, bytes) = item?;
             let expired = serde_json::from_slice::<Session>(&bytes).map_or(true, |session| session.expires_at <= now);
             if expired {
@@ -229,7 +229,7 @@ mod tests {
 
     fn sessions() -> (tempfile::TempDir, Sessions) {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::Config::new().path(dir.path()).temporary(true).open().unwrap();
+        let db = storage::Store::temporary().unwrap();
         (dir, Sessions::open(&db).unwrap())
     }
 
@@ -260,7 +260,7 @@ mod tests {
         let sign_in = sessions.create(&agent("alice"), Duration::minutes(5)).unwrap();
         assert!(sessions.set_expiry(sign_in.token.as_str(), Utc::now() - Duration::seconds(1)).unwrap());
         assert!(sessions.get(sign_in.token.as_str()).unwrap().is_none());
-        assert!(sessions.sessions.is_empty(), "the expired session is removed");
+        assert!(sessions.sessions.is_empty().unwrap(), "the expired session is removed");
         for bad in ["", "abc", &"g".repeat(64), &"A".repeat(64), &"0".repeat(10_000)] {
             assert!(sessions.get(bad).unwrap().is_none(), "{bad:?}");
         }

@@ -15,7 +15,6 @@ pub mod models;
 pub mod state;
 pub mod summary;
 pub mod text;
-pub mod turns;
 pub mod validate;
 
 use std::sync::Arc;
@@ -143,8 +142,6 @@ pub struct Engine {
     plan_names: Vec<String>,
     identity: Arc<crate::identity::Identity>,
     catalogue: Option<Arc<knowledge::Catalogue>>,
-    /// One turn at a time per conversation.
-    turns: turns::TurnLocks,
     pub metrics: metrics::EngineMetrics,
 }
 
@@ -168,7 +165,6 @@ impl Engine {
             plan_names,
             identity: parts.identity,
             catalogue: parts.catalogue,
-            turns: turns::TurnLocks::default(),
             metrics: metrics::EngineMetrics::default(),
         })
     }
@@ -219,9 +215,10 @@ impl Engine {
         text: &CustomerText,
         sink: &dyn TokenSink,
     ) -> Result<(Turn, StageTimes), EngineError> {
-        // Messages to one conversation arriving together are answered one after the other,
-        // each on the state the one before left.
-        let _turn = self.turns.hold(conversation_id);
+        // Messages to one conversation arriving together (at this instance or another on the
+        // same database) are answered one after the other, each on the state the one before
+        // left: a turn replays the log, decides, then appends.
+        let _turn = self.conversations.hold_turn(conversation_id)?;
         match self.run_turn(conversation_id, text, sink) {
             Ok((turn, times)) => {
                 self.metrics.record_turn(&turn, &times);

@@ -48,15 +48,15 @@ pub enum CodeCheck {
 /// The conversation's pending codes (sled tree `identity_codes`).
 #[derive(Clone)]
 pub struct Codes {
-    tree: sled::Tree,
+    tree: storage::Tree,
     key: Vec<u8>,
 }
 
 const KEY_RECORD: &[u8] = b"\x00key";
 
 impl Codes {
-    pub fn open(db: &sled::Db) -> sled::Result<Self> {
-        let tree = db.open_tree("identity_codes")?;
+    pub fn open(db: &storage::Store) -> storage::Result<Self> {
+        let tree = db.tree("identity_codes")?;
         let key = match tree.get(KEY_RECORD)? {
             Some(key) => key.to_vec(),
             None => {
@@ -98,7 +98,7 @@ impl Codes {
         now: DateTime<Utc>,
         valid: Duration,
         attempts: u32,
-    ) -> sled::Result<String> {
+    ) -> storage::Result<String> {
         let number: u32 = rand::rng().random_range(0..1_000_000);
         let code = format!("{number:0width$}", width = CODE_DIGITS);
         let pending = PendingCode {
@@ -116,13 +116,13 @@ impl Codes {
     }
 
     /// The conversation's pending code, if any.
-    pub fn pending(&self, conversation_id: &str) -> sled::Result<Option<PendingCode>> {
+    pub fn pending(&self, conversation_id: &str) -> storage::Result<Option<PendingCode>> {
         Ok(self.tree.get(conversation_id.as_bytes())?.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
     }
 
     /// Checks what the customer typed against the conversation's code, spending an attempt
     /// (or the code) as it goes. Spaces and dashes between digits are ignored.
-    pub fn check(&self, conversation_id: &str, typed: &str, now: DateTime<Utc>) -> sled::Result<CodeCheck> {
+    pub fn check(&self, conversation_id: &str, typed: &str, now: DateTime<Utc>) -> storage::Result<CodeCheck> {
         let Some(mut pending) = self.pending(conversation_id)? else { return Ok(CodeCheck::NoCode) };
         let customer_id = pending.customer_id.clone();
         if pending.used || pending.attempts_left == 0 {
@@ -189,7 +189,7 @@ mod tests {
 
     fn codes() -> (tempfile::TempDir, Codes) {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path().join("db")).unwrap();
+        let db = storage::Store::open_sled(&dir.path().join("db"), None).unwrap();
         (dir, Codes::open(&db).unwrap())
     }
 
@@ -250,7 +250,7 @@ mod tests {
     fn the_store_keeps_no_code() {
         let (_dir, codes) = codes();
         let code = codes.issue("c", "C1", "555", Utc::now(), Duration::minutes(5), 3).unwrap();
-        for item in codes.tree.iter() {
+        for item in codes.tree.iter().unwrap() {
             let (_, value) = item.unwrap();
             assert!(!String::from_utf8_lossy(&value).contains(&format!("\"{code}\"")));
         }

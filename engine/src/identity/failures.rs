@@ -10,15 +10,15 @@ const MAX_KEPT: usize = 100;
 /// Failed proofs by customer (sled tree `identity_failures`: customer id -> JSON list of times).
 #[derive(Clone)]
 pub struct Failures {
-    tree: sled::Tree,
+    tree: storage::Tree,
 }
 
 impl Failures {
-    pub fn open(db: &sled::Db) -> sled::Result<Self> {
-        Ok(Self { tree: db.open_tree("identity_failures")? })
+    pub fn open(db: &storage::Store) -> storage::Result<Self> {
+        Ok(Self { tree: db.tree("identity_failures")? })
     }
 
-    fn times(&self, customer_id: &str) -> sled::Result<Vec<DateTime<Utc>>> {
+    fn times(&self, customer_id: &str) -> storage::Result<Vec<DateTime<Utc>>> {
         Ok(self
             .tree
             .get(customer_id.as_bytes())?
@@ -27,7 +27,7 @@ impl Failures {
     }
 
     /// Records one failed proof at `at` (durably: it must survive a crash to count).
-    pub fn record(&self, customer_id: &str, at: DateTime<Utc>) -> sled::Result<()> {
+    pub fn record(&self, customer_id: &str, at: DateTime<Utc>) -> storage::Result<()> {
         self.tree.update_and_fetch(customer_id.as_bytes(), |old| {
             let mut times: Vec<DateTime<Utc>> =
                 old.and_then(|bytes| serde_json::from_slice(bytes).ok()).unwrap_or_default();
@@ -42,12 +42,12 @@ impl Failures {
     }
 
     /// Failed proofs since `since`.
-    pub fn count_since(&self, customer_id: &str, since: DateTime<Utc>) -> sled::Result<usize> {
+    pub fn count_since(&self, customer_id: &str, since: DateTime<Utc>) -> storage::Result<usize> {
         Ok(self.times(customer_id)?.into_iter().filter(|at| *at >= since).count())
     }
 
     /// Forgets the customer's failures (an agent's unlock).
-    pub fn clear(&self, customer_id: &str) -> sled::Result<()> {
+    pub fn clear(&self, customer_id: &str) -> storage::Result<()> {
         self.tree.remove(customer_id.as_bytes())?;
         self.tree.flush()?;
         Ok(())
@@ -63,7 +63,7 @@ mod tests {
     #[test]
     fn failures_count_in_their_window_and_clear() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path().join("db")).unwrap();
+        let db = storage::Store::open_sled(&dir.path().join("db"), None).unwrap();
         let failures = Failures::open(&db).unwrap();
         let now = Utc::now();
         failures.record("C1", now - Duration::hours(30)).unwrap();

@@ -236,17 +236,17 @@ pub struct Identity {
 impl Identity {
     /// Opens the stores in `db`.
     pub fn open(
-        db: &sled::Db,
+        db: &storage::Store,
         settings: IdentitySettings,
         sms: Arc<dyn SmsGateway>,
         network: Option<Arc<dyn NetworkApi>>,
         clock: Arc<dyn Clock>,
-    ) -> sled::Result<Self> {
+    ) -> storage::Result<Self> {
         Ok(Self { codes: Codes::open(db)?, failures: Failures::open(db)?, settings, sms, network, clock })
     }
 
     /// Whether self-service verification is locked for `customer_id` now.
-    pub fn is_locked(&self, customer_id: &str) -> sled::Result<bool> {
+    pub fn is_locked(&self, customer_id: &str) -> storage::Result<bool> {
         let window = chrono::Duration::hours(self.settings.lockout_hours as i64);
         let n_failed = self.failures.count_since(customer_id, self.clock.now() - window)?;
         Ok(n_failed >= self.settings.max_failed_proofs as usize)
@@ -271,7 +271,7 @@ impl Identity {
     }
 
     /// Records a failed proof for `customer_id`; returns whether it is now locked.
-    pub fn record_failure(&self, customer_id: &str) -> sled::Result<bool> {
+    pub fn record_failure(&self, customer_id: &str) -> storage::Result<bool> {
         self.failures.record(customer_id, self.clock.now())?;
         self.is_locked(customer_id)
     }
@@ -307,7 +307,7 @@ mod tests {
     #[test]
     fn network_states_are_signed_and_expire() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path().join("db")).unwrap();
+        let db = storage::Store::open_sled(&dir.path().join("db"), None).unwrap();
         let clock = Arc::new(OffsetClock::default());
         let outbox: Arc<dyn SmsGateway> = Arc::new(Outbox::in_data_dir(dir.path()));
         let identity = Identity::open(&db, IdentitySettings::default(), outbox, None, clock.clone()).unwrap();

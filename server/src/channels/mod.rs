@@ -35,7 +35,7 @@ impl Channels {
     /// the forwarder of agent messages). Must be called inside a tokio runtime.
     pub fn start(
         settings: &Settings,
-        db: &sled::Db,
+        db: &storage::Store,
         conversations: &ConversationStore,
         engine: EngineHandle,
     ) -> anyhow::Result<Self> {

@@ -15,7 +15,7 @@ pub fn import(settings: &Settings, file: &Path) -> anyhow::Result<()> {
     let data = AccountsData::from_file(file).map_err(|error| BadInput(error.to_string()))?;
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
-    let db = open_db(&settings.data_dir)?;
+    let db = crate::app::open_db(settings)?;
     let store = AccountStore::open(&db).context("opening the account store")?;
     store.import(&data, ImportMode::Replace).context("importing accounts")?;
     store.flush().context("flushing the account store")?;
@@ -28,19 +28,4 @@ pub fn import(settings: &Settings, file: &Path) -> anyhow::Result<()> {
         data.bills.len(),
     );
     Ok(())
-}
-
-/// The process's sled database, `DATA_DIR/db` (the same path and lock message as
-/// `app::open_db`, which this can call once `app` is back in the module tree).
-fn open_db(data_dir: &Path) -> anyhow::Result<sled::Db> {
-    let path = data_dir.join("db");
-    sled::Config::new().path(&path).open().map_err(|error| match error {
-        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.raw_os_error() == Some(11) => {
-            anyhow::Error::new(BadInput(format!(
-                "the data dir {} is in use by another switchboard process; stop it or pass --data-dir",
-                data_dir.display()
-            )))
-        }
-        other => anyhow::Error::new(other).context(format!("opening the database at {}", path.display())),
-    })
 }

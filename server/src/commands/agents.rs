@@ -33,7 +33,7 @@ pub fn add(settings: &Settings, name: &str, role: &str) -> anyhow::Result<()> {
 
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
-    let db = crate::app::open_db(&settings.data_dir)?;
+    let db = crate::app::open_db(settings)?;
     let console = Console::open(&db, &settings.console).context("opening the console store")?;
     let created = console.agents().add(&name, role, &password).context("saving the agent")?;
     if !created {

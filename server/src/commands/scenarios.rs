@@ -131,6 +131,9 @@ pub struct EngineAssistant {
     book: prompts::FlowBook,
     replies: prompts::Replies,
     turn_ms: Mutex<Vec<f64>>,
+    /// With `[storage] backend = "postgres"`: the database each scenario gets a namespace of
+    /// (with sled, each gets a temporary database).
+    shared: Option<storage::Store>,
 }
 
 /// One scenario's conversations, with their own stores, outbox and clock.
@@ -201,7 +204,12 @@ impl EngineAssistant {
             as Arc<dyn Retrieve>;
         let catalogue = engine::retrieval::catalogue(&settings.knowledge, &settings.data_dir)?;
         let intents = crate::app::load_intents(&settings, encoder.clone())?;
+        let shared = match settings.storage.backend {
+            crate::config::StorageBackend::Sled => None,
+            crate::config::StorageBackend::Postgres => Some(crate::app::open_db(&settings)?),
+        };
         Ok(Self {
+            shared,
             catalogue,
             book: prompts::telco_flows()?,
             replies: prompts::telco_replies()?,
@@ -257,10 +265,14 @@ impl EngineAssistant {
         clock: Arc<OffsetClock>,
         network: Option<Arc<dyn NetworkApi>>,
     ) -> anyhow::Result<Engine> {
-        let store = AccountStore::temporary_with(data)?;
+        let db = match &self.shared {
+            Some(shared) => shared.namespaced(&format!("scenario-{}", uuid::Uuid::new_v4().simple())),
+            None => storage::Store::temporary().context("opening a temporary conversation store")?,
+        };
+        let store = AccountStore::open(&db)?;
+        store.import(data, accounts::ImportMode::Replace)?;
         let registry =
             Arc::new(ActionRegistry::new(store, RegistryOptions { today: Some(today), ..RegistryOptions::default() })?);
-        let db = sled::Config::new().temporary(true).open().context("opening a temporary conversation store")?;
         let conversations = ConversationStore::open(&db)?;
         let identity = Identity::open(
             &db,

@@ -640,7 +640,7 @@ fn require_json(request: &HttpRequest) -> Result<(), ApiError> {
 /// Makes `client_message_id` resends safe: the first request claims the id, later ones get
 /// the stored turn (or 409 while the first is still being answered).
 struct ResendGuard {
-    tree: sled::Tree,
+    tree: storage::Tree,
     key: Vec<u8>,
 }
 
@@ -653,18 +653,22 @@ enum Claim {
 const IN_PROGRESS: &[u8] = b"in-progress";
 
 impl ResendGuard {
-    fn open(db: &sled::Db, conversation_id: &str, client_message_id: Option<&str>) -> Result<Option<Self>, ApiError> {
+    fn open(
+        db: &storage::Store,
+        conversation_id: &str,
+        client_message_id: Option<&str>,
+    ) -> Result<Option<Self>, ApiError> {
         let Some(client_message_id) = client_message_id else { return Ok(None) };
-        let tree = db.open_tree("api_client_messages").map_err(store_error)?;
+        let tree = db.tree("api_client_messages").map_err(store_error)?;
         let key = format!("{conversation_id}\0{client_message_id}").into_bytes();
         Ok(Some(Self { tree, key }))
     }
 
     fn claim(&self) -> Result<Claim, ApiError> {
-        match self.tree.compare_and_swap(&self.key, None as Option<&[u8]>, Some(IN_PROGRESS)).map_err(store_error)? {
+        match self.tree.compare_and_swap(&self.key, None, Some(IN_PROGRESS)).map_err(store_error)? {
             Ok(()) => Ok(Claim::New),
-            Err(existing) => match existing.current {
-                Some(bytes) if bytes.as_ref() == IN_PROGRESS => Ok(Claim::InProgress),
+            Err(current) => match current {
+                Some(bytes) if bytes.as_slice() == IN_PROGRESS => Ok(Claim::InProgress),
                 Some(bytes) => Ok(serde_json::from_slice(&bytes).map(Claim::Answered).unwrap_or(Claim::InProgress)),
                 None => Ok(Claim::InProgress),
             },
@@ -683,7 +687,7 @@ impl ResendGuard {
     }
 }
 
-fn store_error(error: sled::Error) -> ApiError {
+fn store_error(error: storage::Error) -> ApiError {
     ApiError::internal("the database failed", &error)
 }
 

@@ -60,6 +60,20 @@ impl ApiError {
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
+    /// The database cannot be reached right now: 503 with `Retry-After`, so clients (and Meta)
+    /// try again; nothing was acknowledged.
+    pub fn database_unavailable(cause: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "the database is unavailable");
+        ApiError {
+            retry_after: Some(DATABASE_RETRY_SECONDS),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the service is briefly unavailable; try again shortly",
+            )
+        }
+    }
+
     /// A failure on our side: `what` and the cause go to the log, the client learns nothing more.
     pub fn internal(what: &str, cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "{what}");
@@ -85,6 +99,21 @@ impl ApiError {
         }
         response
     }
+}
+
+/// How long clients are asked to wait while the database is unreachable.
+pub const DATABASE_RETRY_SECONDS: u64 = 5;
+
+/// True when `error`, or anything it wraps, is the database being unreachable.
+pub fn is_database_unavailable(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if error.downcast_ref::<storage::Error>().is_some_and(storage::Error::is_unavailable) {
+            return true;
+        }
+        current = error.source();
+    }
+    false
 }
 
 impl std::fmt::Display for ApiError {
@@ -117,7 +146,8 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound(id) => ApiError::not_found(format!("conversation {id} not found")),
-            StoreError::Sled(_) | StoreError::Corrupt(_) => ApiError::internal("conversation store failed", &error),
+            StoreError::Storage(storage) if storage.is_unavailable() => ApiError::database_unavailable(&storage),
+            StoreError::Storage(_) | StoreError::Corrupt(_) => ApiError::internal("conversation store failed", &error),
         }
     }
 }
@@ -126,6 +156,9 @@ impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
         match error {
             EngineError::Store(error) => error.into(),
+            EngineError::Internal(error) if error.chain().any(is_database_unavailable) => {
+                ApiError::database_unavailable(&format!("{error:#}"))
+            }
             EngineError::Internal(error) => ApiError::internal("engine failed", &format!("{error:#}")),
         }
     }
@@ -163,6 +196,7 @@ impl ApiError {
                 with(StatusCode::BAD_GATEWAY, "operator_unavailable")
             }
             E::HookCircuitOpen { .. } => with(StatusCode::SERVICE_UNAVAILABLE, "operator_unavailable"),
+            E::Storage(storage) if storage.is_unavailable() => ApiError::database_unavailable(storage),
             E::InvalidAccounts(_)
             | E::InvalidHook { .. }
             | E::Locked(_)
@@ -199,6 +233,7 @@ impl From<console::Error> for ApiError {
             E::InvalidSnooze => with(StatusCode::BAD_REQUEST, "invalid_snooze"),
             E::InvalidAction(_) => with(StatusCode::UNPROCESSABLE_ENTITY, "invalid_action"),
             E::NotReady => ApiError::not_ready(),
+            E::Storage(storage) if storage.is_unavailable() => ApiError::database_unavailable(storage),
             E::Storage(_) | E::Corrupt(_) | E::Hashing(_) | E::Internal(_) => {
                 ApiError::internal("console failed", &error)
             }

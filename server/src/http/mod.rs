@@ -28,7 +28,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// What every handler can reach.
 pub struct AppState {
     pub settings: Arc<Settings>,
-    pub db: sled::Db,
+    pub db: storage::Store,
     pub conversations: ConversationStore,
     pub readiness: Readiness,
     /// Rate limits of the public routes.
@@ -115,7 +115,14 @@ async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
 
 async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.readiness.engine().is_some() {
-        return HttpResponse::Ok().json(json!({"status": "ready"}));
+        // Ready only while the database answers too (a shared PostgreSQL can go away).
+        let db = state.db.clone();
+        if web::block(move || db.ping()).await.unwrap_or(false) {
+            return HttpResponse::Ok().json(json!({"status": "ready"}));
+        }
+        return HttpResponse::ServiceUnavailable()
+            .insert_header((actix_web::http::header::RETRY_AFTER, error::DATABASE_RETRY_SECONDS.to_string()))
+            .json(json!({"status": "unavailable", "stage": "database", "error": "the database does not answer"}));
     }
     let body = match state.readiness.failure() {
         Some(failure) => json!({"status": "failed", "stage": state.readiness.stage(), "error": failure}),

@@ -157,7 +157,9 @@ impl Pump {
                 change = changes.recv() => match change {
                     Ok(change) if change.id == self.conversation_id => match change.event {
                         Some(event) => self.forward(&event).await,
-                        None => Ok(()),
+                        // A header change here, or any change made by another instance on the
+                        // shared database: whatever was logged after the last event sent.
+                        None => self.replay().await,
                     },
                     Ok(_) => Ok(()),
                     Err(broadcast::error::RecvError::Lagged(n_missed)) => {

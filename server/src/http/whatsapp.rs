@@ -111,6 +111,7 @@ fn webhook_error(error: WebhookError) -> ApiError {
             ApiError::unauthorized(error.to_string())
         }
         WebhookError::Malformed(_) => ApiError::bad_request("bad_json", error.to_string()),
+        WebhookError::Store(error) if error.is_unavailable() => ApiError::database_unavailable(&error),
         WebhookError::Store(error) => ApiError::internal("the whatsapp inbox failed", &error),
     }
 }

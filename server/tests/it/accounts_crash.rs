@@ -20,7 +20,7 @@ const CHILD_ENV: &str = "SWITCHBOARD_CRASH_CHILD_DIR";
 const N_CUSTOMERS: usize = 400;
 
 /// Plans from tau2, then `n` customers with one line and one overdue $40 bill each.
-fn stream_data(n: usize) -> AccountsData {
+pub(crate) fn stream_data(n: usize) -> AccountsData {
     let tau2 = super::accounts_domain::TAU2_DB;
     let plans_end = tau2.find("[[devices]]").unwrap();
     let mut text = tau2[..plans_end].to_string();

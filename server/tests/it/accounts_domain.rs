@@ -889,7 +889,7 @@ fn dotted_paths_read_the_records() {
 #[test]
 fn imports_replace_or_merge_and_bad_files_change_nothing() {
     let store = AccountStore::temporary().unwrap();
-    assert!(store.is_empty());
+    assert!(store.is_empty().unwrap());
     assert!(store.seed_if_empty(&tau2()).unwrap());
     assert!(!store.seed_if_empty(&AccountsData::from_toml_str(prompts::DEMO_ACCOUNTS).unwrap()).unwrap());
     assert_eq!(store.snapshot().unwrap(), tau2());
@@ -945,14 +945,14 @@ fn the_store_survives_reopening_and_checks_its_schema() {
     {
         let started = std::time::Instant::now();
         let db = loop {
-            match sled::open(dir.path()) {
-                Err(error) if error.to_string().contains("lock") && started.elapsed().as_secs() < 30 => {
+            match storage::Store::open_sled(dir.path(), None) {
+                Err(storage::Error::Locked(_)) if started.elapsed().as_secs() < 30 => {
                     std::thread::sleep(std::time::Duration::from_millis(100));
                 }
                 result => break result.unwrap(),
             }
         };
-        db.open_tree("accounts.meta").unwrap().insert("schema_version", &99_u32.to_be_bytes()).unwrap();
+        db.tree("accounts.meta").unwrap().insert("schema_version", 99_u32.to_be_bytes()).unwrap();
         db.flush().unwrap();
         drop(db);
         let error = reopen(dir.path()).unwrap_err();
@@ -1112,7 +1112,7 @@ fn the_import_command_loads_a_file_and_reports_bad_input() {
     std::fs::write(&file, TAU2_DB).unwrap();
     server::commands::accounts::import(&settings, &file).unwrap();
     {
-        let db = sled::open(dir.path().join("db")).unwrap();
+        let db = storage::Store::open_sled(&dir.path().join("db"), None).unwrap();
         let store = AccountStore::open(&db).unwrap();
         assert_eq!(store.snapshot().unwrap(), tau2());
     }
@@ -1123,7 +1123,7 @@ fn the_import_command_loads_a_file_and_reports_bad_input() {
     }
     let missing = server::commands::accounts::import(&settings, &dir.path().join("nope.toml")).unwrap_err();
     assert!(missing.downcast_ref::<server::BadInput>().is_some());
-    let db = sled::open(dir.path().join("db")).unwrap();
+    let db = storage::Store::open_sled(&dir.path().join("db"), None).unwrap();
     assert_eq!(AccountStore::open(&db).unwrap().snapshot().unwrap(), tau2(), "bad files left the store alone");
 }
 
@@ -1135,7 +1135,7 @@ fn the_registry_is_wired_from_the_configuration() {
     let mut settings = server::config::Settings::for_data_dir(dir.path());
     settings.accounts.seed = file.display().to_string();
     settings.accounts.today = Some(TAU2_TODAY);
-    let db = sled::Config::new().temporary(true).open().unwrap();
+    let db = storage::Store::temporary().unwrap();
     let registry = accounts::open_registry(&db, &settings.accounts, &settings.hooks).unwrap();
     assert_eq!(registry.today(), TAU2_TODAY);
     assert_eq!(registry.store().snapshot().unwrap(), tau2());
@@ -1144,20 +1144,12 @@ fn the_registry_is_wired_from_the_configuration() {
     let again = accounts::open_registry(&db, &settings.accounts, &settings.hooks).unwrap();
     assert_eq!(again.store().snapshot().unwrap().customers.len(), 4);
 
-    let demo = accounts::open_registry(
-        &sled::Config::new().temporary(true).open().unwrap(),
-        &settings.accounts,
-        &settings.hooks,
-    )
-    .unwrap();
+    let demo =
+        accounts::open_registry(&storage::Store::temporary().unwrap(), &settings.accounts, &settings.hooks).unwrap();
     assert_eq!(demo.store().snapshot().unwrap().customers.len(), 8);
 
     settings.accounts.seed = dir.path().join("missing.toml").display().to_string();
-    let error = accounts::open_registry(
-        &sled::Config::new().temporary(true).open().unwrap(),
-        &settings.accounts,
-        &settings.hooks,
-    )
-    .unwrap_err();
+    let error = accounts::open_registry(&storage::Store::temporary().unwrap(), &settings.accounts, &settings.hooks)
+        .unwrap_err();
     assert!(matches!(error, Error::InvalidAccounts(_)), "{error}");
 }

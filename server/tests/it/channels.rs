@@ -51,6 +51,7 @@ pub fn channels_app() -> &'static ChannelsApp {
             api_base_url: format!("{}/v21.0", graph.base_url),
             template_name: TEMPLATE.into(),
             template_language: "en_US".into(),
+            ..WhatsAppSettings::default()
         };
         let app = TestApp::spawn_with(settings);
         ChannelsApp { app, graph, _data_dir: data_dir }

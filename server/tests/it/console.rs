@@ -734,8 +734,9 @@ fn agents_add_reads_the_password_from_standard_input() {
         assert_eq!(code, Some(2), "{args:?}: {stderr}");
         assert!(stderr.starts_with("error: ") && stderr.lines().count() == 1, "{stderr}");
     }
-    let db = server::app::open_db(data_dir.path()).unwrap();
-    let console = Console::open(&db, &Settings::for_data_dir(data_dir.path()).console).unwrap();
+    let settings = Settings::for_data_dir(data_dir.path());
+    let db = server::app::open_db(&settings).unwrap();
+    let console = Console::open(&db, &settings.console).unwrap();
     let sam = console.agents().verify("sam", "a good password").unwrap().unwrap();
     assert_eq!(sam.role, Role::Supervisor);
 }

@@ -200,20 +200,6 @@ fn messages_sent_together_to_one_conversation_are_answered_one_at_a_time() {
     let texts = ["what is the late fee?", "hello", "how do I get a new SIM card?", "thanks"].repeat(5);
     let turns = say_together(app, &id, &texts);
     assert!(turns.iter().all(|turn| !turn["reply"].as_str().unwrap().is_empty()), "{turns:#?}");
-    let events = app.state.conversations.events(&id).unwrap();
-    let mut open_turn = false;
-    let mut n_in = 0;
-    for event in &events {
-        match &event.kind {
-            engine::conversations::EventKind::MessageIn { .. } => {
-                assert!(!open_turn, "a message was read before the previous turn replied: {:?}", event.kind);
-                open_turn = true;
-                n_in += 1;
-            }
-            engine::conversations::EventKind::Reply { .. } => open_turn = false,
-            _ => {}
-        }
-    }
-    assert!(!open_turn);
+    let n_in = crate::support::assert_one_turn_at_a_time(&app.state.conversations.events(&id).unwrap());
     assert!(n_in >= 26, "every message was logged: {n_in}");
 }

@@ -1,4 +1,5 @@
-//! Integration tests of the server: a real server on a random port, real models, real sled.
+//! Integration tests of the server: a real server on a random port, real models, real sled
+//! (and a real PostgreSQL when `TEST_POSTGRES_URL` names one).
 
 mod accounts_crash;
 mod accounts_domain;
@@ -12,6 +13,7 @@ mod console;
 mod console_browser;
 mod dialogue;
 mod identity;
+mod multi_instance;
 mod rest;
 mod scenarios;
 mod support;

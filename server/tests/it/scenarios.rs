@@ -41,6 +41,33 @@ fn every_project_scenario_passes() {
     }
 }
 
+/// The same scenarios with every conversation, account and identity record in PostgreSQL (a
+/// namespace of one database per scenario), when the tests have a server.
+#[test]
+fn every_project_scenario_passes_on_postgres() {
+    let Some(postgres) = storage::testing::fresh_database() else { return };
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = Settings::for_data_dir(data_dir.path());
+    settings.storage.backend = server::config::StorageBackend::Postgres;
+    settings.storage.postgres.url = server::config::Secret::new(postgres.url);
+    let dirs = [scenario_dir(), scenario_dir().join("blind"), scenario_dir().join("blind2")];
+    let report = scenarios::run_report(&settings, &dirs).expect("the scenarios load and run");
+    let failed: Vec<String> = report
+        .results
+        .iter()
+        .filter(|result| !result.passed)
+        .map(|result| format!("- {}: {}\n{}", result.name, result.why().unwrap_or_default(), result.transcript()))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} scenarios failed on PostgreSQL:\n{}",
+        failed.len(),
+        report.results.len(),
+        failed.join("\n")
+    );
+    assert!(report.results.len() >= 100, "only {} scenarios", report.results.len());
+}
+
 #[test]
 fn bad_scenario_files_are_bad_input() {
     let dir = tempfile::tempdir().expect("temp dir");

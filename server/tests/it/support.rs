@@ -271,3 +271,23 @@ pub fn run_browser_spec(
         .unwrap_or_else(|| panic!("no RESULT line:\n{stdout}"));
     (result, output_dir)
 }
+
+/// Checks that every message in a conversation's log was read only after the turn before it
+/// replied (turns never overlapped); returns the number of messages.
+pub fn assert_one_turn_at_a_time(events: &[engine::conversations::Event]) -> usize {
+    let mut open_turn = false;
+    let mut n_in = 0;
+    for event in events {
+        match &event.kind {
+            engine::conversations::EventKind::MessageIn { .. } => {
+                assert!(!open_turn, "a message was read before the previous turn replied: {:?}", event.kind);
+                open_turn = true;
+                n_in += 1;
+            }
+            engine::conversations::EventKind::Reply { .. } => open_turn = false,
+            _ => {}
+        }
+    }
+    assert!(!open_turn, "the last message was answered");
+    n_in
+}

@@ -33,7 +33,7 @@ fn text_value(from: &str, id: &str, body: &str) -> Value {
     })
 }
 
-fn text(from: &str, id: &str, body: &str) -> Value {
+pub(crate) fn text(from: &str, id: &str, body: &str) -> Value {
     notification(text_value(from, id, body))
 }
 
@@ -94,9 +94,12 @@ fn statuses(recipient: &str, message_id: &str, states: &[&str]) -> Value {
 
 /// Posts raw bytes with a signature header (or none); returns status, body and time taken.
 fn post_webhook(body: &[u8], signature: Option<&str>) -> (u16, Value, Duration) {
-    let app = &channels_app().app;
-    let mut request =
-        client().post(app.url("/webhooks/whatsapp")).header("content-type", "application/json").body(body.to_vec());
+    post_webhook_to(&channels_app().app.url("/webhooks/whatsapp"), body, signature)
+}
+
+/// [`post_webhook`] to the webhook at `url`.
+fn post_webhook_to(url: &str, body: &[u8], signature: Option<&str>) -> (u16, Value, Duration) {
+    let mut request = client().post(url).header("content-type", "application/json").body(body.to_vec());
     if let Some(signature) = signature {
         request = request.header("X-Hub-Signature-256", signature);
     }
@@ -109,9 +112,14 @@ fn post_webhook(body: &[u8], signature: Option<&str>) -> (u16, Value, Duration) 
 
 /// Posts a notification signed with the app secret, as Meta does.
 fn post_signed(notification: &Value) -> (u16, Value, Duration) {
+    post_signed_to(&channels_app().app.url("/webhooks/whatsapp"), notification)
+}
+
+/// [`post_signed`] to the webhook at `url`.
+pub(crate) fn post_signed_to(url: &str, notification: &Value) -> (u16, Value, Duration) {
     let bytes = serde_json::to_vec(notification).unwrap();
     let signature = server::channels::whatsapp::sign(&Secret::new(APP_SECRET), &bytes);
-    post_webhook(&bytes, Some(&signature))
+    post_webhook_to(url, &bytes, Some(&signature))
 }
 
 #[track_caller]
@@ -570,16 +578,9 @@ fn acknowledged_notifications_are_answered_after_a_kill_9() {
     let server = ServerProcess::start(&config, &data_dir, &base_url);
     let numbers: Vec<String> = (0..10).map(|i| format!("155500077{i:02}")).collect();
     for (i, number) in numbers.iter().enumerate() {
-        let bytes = serde_json::to_vec(&text(number, &format!("wamid.crash{i}"), "hello")).unwrap();
-        let signature = server::channels::whatsapp::sign(&Secret::new(APP_SECRET), &bytes);
-        let response = client()
-            .post(format!("{base_url}/webhooks/whatsapp"))
-            .header("content-type", "application/json")
-            .header("X-Hub-Signature-256", signature)
-            .body(bytes)
-            .send()
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 200, "acknowledged");
+        let notification = text(number, &format!("wamid.crash{i}"), "hello");
+        let (status, ..) = post_signed_to(&format!("{base_url}/webhooks/whatsapp"), &notification);
+        assert_eq!(status, 200, "acknowledged");
     }
     // Killed at once after the last 200, whatever its worker was doing.
     server.kill();
