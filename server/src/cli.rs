@@ -182,6 +182,27 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Flow turns per second against running servers over HTTP: `--conversations` customers at
+    /// once, each a signed-in web customer adding data to their line and declining at the
+    /// confirmation, each message to the next `--url` in turn (several URLs: several instances
+    /// behind a balancer). Reports turns per second, latency percentiles and the database round
+    /// trips per turn the instances counted.
+    Load {
+        /// A server's base URL (repeat for several instances).
+        #[arg(long = "url", required = true, value_name = "URL")]
+        urls: Vec<String>,
+        /// The servers' `widget.secret`, to sign the customers' identity.
+        #[arg(long, env = "BENCH_WIDGET_SECRET")]
+        widget_secret: String,
+        /// Customers talking at the same time.
+        #[arg(long, default_value_t = 64)]
+        conversations: usize,
+        /// Seconds measured (after a warm-up of a fifth of that, at most 5 s).
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -69,6 +69,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             commands::bench::generate(&settings, prompt_file.as_deref(), max_tokens, json)
         }
         Command::Bench(BenchCommand::Turns { rounds, json }) => commands::bench::turns(&settings, rounds, json),
+        Command::Bench(BenchCommand::Load { urls, widget_secret, conversations, seconds, json }) => {
+            commands::load::run(&urls, &widget_secret, conversations, seconds, json)
+        }
         Command::Agents(AgentsCommand::Add { name, role }) => commands::agents::add(&settings, &name, &role),
     }
 }

@@ -191,14 +191,6 @@ impl Store {
         }
     }
 
-    /// The sled database under this store, if it is one (the knowledge index shares it).
-    pub fn as_sled(&self) -> Option<&sled::Db> {
-        match &self.inner {
-            Inner::Sled(store) => Some(store.db()),
-            Inner::Postgres(_) => None,
-        }
-    }
-
     /// Opens (creating) a tree. Names are the store's own (`accounts.bills`, `conversations`).
     pub fn tree(&self, name: &str) -> Result<Tree> {
         let name = format!("{}{name}", self.namespace);

@@ -245,7 +245,7 @@ pub fn turns(settings: &Settings, rounds: usize, json_output: bool) -> anyhow::R
     Ok(())
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

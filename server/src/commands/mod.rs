@@ -8,6 +8,7 @@ pub mod bench;
 pub mod chat;
 pub mod intents;
 pub mod knowledge;
+pub mod load;
 pub mod migrate;
 pub mod models;
 pub mod scenarios;

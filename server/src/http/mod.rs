@@ -110,6 +110,11 @@ async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
     if let Some(engine) = state.readiness.engine() {
         body.push_str(&engine.render_metrics());
     }
+    body.push_str(&format!(
+        "# HELP switchboard_storage_round_trips_total Statements this instance sent to the database (0 with sled).\n\
+         # TYPE switchboard_storage_round_trips_total counter\nswitchboard_storage_round_trips_total {}\n",
+        state.db.round_trips()
+    ));
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
 }
 

@@ -47,7 +47,7 @@ impl Instance {
             &config,
             format!(
                 "[server]\naddr = \"127.0.0.1:{port}\"\n\
-                 [storage]\nbackend = \"postgres\"\n[storage.postgres]\nurl = \"{database}\"\npool_size = 8\n\
+                 [storage]\nbackend = \"postgres\"\n[storage.postgres]\nurl = \"{database}\"\npool_size = 8\nacquire_timeout_secs = 3\n\
                  [models]\nchat_disabled = true\n[knowledge]\ndirs = []\n\
                  [accounts]\nseed = \"{seed}\"\n[staff]\napi_token = \"{STAFF_TOKEN}\"\n\
                  [limits]\nrequests_per_ip_per_minute = 0\nmessages_per_conversation_per_minute = 0\n\
@@ -324,4 +324,127 @@ fn whatsapp_jobs_of_a_killed_instance_are_answered_once_by_another() {
     }
     assert!((12..=14).contains(&n_read), "{n_read} messages read for 12 sent");
     drop(b);
+}
+
+/// A TCP relay to the database that can be cut (all connections dropped, new ones refused) and
+/// restored: the database going away under a running instance.
+struct Relay {
+    port: u16,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    generation: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Relay {
+    fn start(target: std::net::SocketAddr) -> Relay {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let generation = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (open_here, generation_here) = (open.clone(), generation.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !open_here.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused
+                }
+                let Ok(server) = std::net::TcpStream::connect(target) else { continue };
+                let born = generation_here.load(Ordering::SeqCst);
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server.try_clone().unwrap(), client.try_clone().unwrap()),
+                ] {
+                    let (open, generation) = (open_here.clone(), generation_here.clone());
+                    from.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+                    std::thread::spawn(move || {
+                        use std::io::{Read, Write};
+                        let mut buffer = [0u8; 16 * 1024];
+                        loop {
+                            if !open.load(Ordering::SeqCst) || generation.load(Ordering::SeqCst) != born {
+                                let _ = from.shutdown(std::net::Shutdown::Both);
+                                let _ = to.shutdown(std::net::Shutdown::Both);
+                                return;
+                            }
+                            match from.read(&mut buffer) {
+                                Ok(0) => {
+                                    let _ = to.shutdown(std::net::Shutdown::Write);
+                                    return;
+                                }
+                                Ok(n) => {
+                                    if to.write_all(&buffer[..n]).is_err() {
+                                        return;
+                                    }
+                                }
+                                Err(error)
+                                    if matches!(
+                                        error.kind(),
+                                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                    ) => {}
+                                Err(_) => return,
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        Relay { port, open, generation }
+    }
+
+    fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_lost_database_is_503_with_retry_after_and_nothing_is_acknowledged() {
+    use crate::channels::{APP_SECRET, VERIFY_TOKEN};
+    let Some(settings) = storage::testing::fresh_database() else { return };
+    // The instance reaches the database through a relay the test can cut.
+    let target = settings.url.split('@').nth(1).and_then(|rest| rest.split('/').next()).unwrap().to_string();
+    let target: std::net::SocketAddr = target.parse().expect("the test database is at an IP address and port");
+    let relay = Relay::start(target);
+    let relayed = settings.url.replace(&target.to_string(), &format!("127.0.0.1:{}", relay.port));
+    let whatsapp = format!("[whatsapp]\nverify_token = \"{VERIFY_TOKEN}\"\napp_secret = \"{APP_SECRET}\"\n");
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::start_with(dir.path(), "a", &relayed, "demo", &whatsapp);
+    let id = instance.new_conversation();
+    assert_eq!(instance.say(&id, "hello")["reply"].as_str().map(str::is_empty), Some(false));
+
+    relay.cut();
+    let response = client()
+        .post(instance.url(&format!("/api/v1/conversations/{id}/messages")))
+        .json(&json!({"text": "hi again"}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503, "{:?}", response.text());
+    let response = client()
+        .post(instance.url(&format!("/api/v1/conversations/{id}/messages")))
+        .json(&json!({"text": "hi again"}))
+        .send()
+        .unwrap();
+    assert!(response.headers().contains_key("retry-after"), "{:?}", response.headers());
+    let body: Value = response.json().unwrap();
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    let ready = client().get(instance.url("/readyz")).send().unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+    // A WhatsApp notification is not acknowledged: Meta will send it again.
+    let notification = crate::whatsapp::text("15550009901", "wamid.lost-db", "hello");
+    let (status, ..) = crate::whatsapp::post_signed_to(&instance.url("/webhooks/whatsapp"), &notification);
+    assert_eq!(status, 503);
+    assert_eq!(client().get(instance.url("/healthz")).send().unwrap().status().as_u16(), 200, "the process lives on");
+
+    relay.restore();
+    let started = Instant::now();
+    while client().get(instance.url("/readyz")).send().unwrap().status().as_u16() != 200 {
+        assert!(started.elapsed() < Duration::from_secs(60), "ready again once the database is back");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(instance.say(&id, "hello again")["reply"].as_str().map(str::is_empty), Some(false));
+    let (status, ..) = crate::whatsapp::post_signed_to(&instance.url("/webhooks/whatsapp"), &notification);
+    assert_eq!(status, 200, "the resent notification is taken once the database is back");
 }
