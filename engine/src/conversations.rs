@@ -202,6 +202,10 @@ pub struct ConversationStore {
 /// The topic instances sharing a database tell each other which conversation changed on.
 const CHANGES_TOPIC: &str = "conversation_changes";
 
+/// The id of a [`ConversationChange`] that may concern any conversation (notices from other
+/// instances were lost): readers re-read what they show.
+pub const ANY_CONVERSATION: &str = "*";
+
 /// A notification that a conversation changed (for live queues and streams).
 #[derive(Debug, Clone)]
 pub struct ConversationChange {
@@ -242,16 +246,17 @@ impl ConversationStore {
                 loop {
                     let notice = match notices.blocking_recv() {
                         Ok(notice) => notice,
-                        // Missed notices: readers that lag replay from the log anyway.
-                        Err(RecvError::Lagged(_)) => continue,
+                        // Notices missed here, or lost in a reconnect: anything may have changed.
+                        Err(RecvError::Lagged(_)) => String::new(),
                         Err(RecvError::Closed) => return,
                     };
-                    let Some((from, id)) = notice.split_once(' ') else { continue };
-                    if from == &*origin {
-                        continue;
-                    }
+                    let id = match notice.split_once(' ') {
+                        Some((from, _)) if from == &*origin => continue,
+                        Some((_, id)) => id.to_string(),
+                        None => ANY_CONVERSATION.to_string(),
+                    };
                     let Some(changes) = changes.upgrade() else { return };
-                    let _ = changes.send(ConversationChange { id: id.to_string(), event: None });
+                    let _ = changes.send(ConversationChange { id, event: None });
                 }
             })
             .map_err(|error| {
@@ -307,12 +312,33 @@ impl ConversationStore {
             waiting_since: None,
             n_events: 0,
         };
-        self.headers.insert(conversation.id.as_bytes(), serde_json::to_vec(&conversation)?)?;
-        if let Some(external_id) = external_id {
-            self.by_external.insert(external_key(channel, &external_id), conversation.id.as_bytes())?;
+        let Some(external_id) = external_id else {
+            self.headers.insert(conversation.id.as_bytes(), serde_json::to_vec(&conversation)?)?;
+            self.changed(&conversation.id, &[]);
+            return Ok(conversation);
+        };
+        // One conversation per channel address, even when two instances create it at once: the
+        // address and the header are written together, and only when the address is new.
+        use storage::{TransactionError, TxError};
+        let header = serde_json::to_vec(&conversation)?;
+        let key = external_key(channel, &external_id);
+        let created = self.db.transaction(&[&self.headers, &self.by_external], |trees| {
+            if let Some(existing) = trees[1].get(&key)? {
+                return Ok(Err(String::from_utf8_lossy(&existing).into_owned()));
+            }
+            trees[1].insert(&key, conversation.id.as_bytes())?;
+            trees[0].insert(conversation.id.as_bytes(), &header)?;
+            Ok::<_, TxError<std::convert::Infallible>>(Ok(()))
+        });
+        match created {
+            Ok(Ok(())) => {
+                self.changed(&conversation.id, &[]);
+                Ok(conversation)
+            }
+            Ok(Err(existing)) => self.get(&existing),
+            Err(TransactionError::Storage(error)) => Err(StoreError::Storage(error)),
+            Err(TransactionError::Abort(never)) => match never {},
         }
-        self.changed(&conversation.id, &[]);
-        Ok(conversation)
     }
 
     /// Finds the conversation of a channel address (one conversation per WhatsApp sender).
@@ -342,7 +368,8 @@ impl ConversationStore {
         let mut updated = None;
         self.headers.update_and_fetch(id.as_bytes(), |old| {
             let old = old?;
-            let mut conversation: Conversation = serde_json::from_slice(old).ok()?;
+            // A header this version cannot read is left as it is (never removed).
+            let Ok(mut conversation) = serde_json::from_slice::<Conversation>(old) else { return Some(old.to_vec()) };
             change(&mut conversation);
             conversation.updated_at = Utc::now();
             let bytes = serde_json::to_vec(&conversation).ok()?;

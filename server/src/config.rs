@@ -211,7 +211,7 @@ impl Default for WhatsAppSettings {
             template_name: "customer_care_followup".into(),
             template_language: "en_US".into(),
             workers: 2,
-            job_lease_secs: 30,
+            job_lease_secs: 60,
         }
     }
 }

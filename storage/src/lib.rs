@@ -249,7 +249,8 @@ impl Store {
         }
     }
 
-    /// Receives what [`Store::publish`] sends on `topic`, from this instance and the others.
+    /// Receives what [`Store::publish`] sends on `topic`, from this instance and the others. An
+    /// empty payload means notifications may have been lost (a reconnect): re-read the state.
     pub fn subscribe(&self, topic: &str) -> Result<tokio::sync::broadcast::Receiver<String>> {
         let topic = &format!("{}{topic}", self.namespace);
         match &self.inner {

@@ -62,9 +62,11 @@ pub(crate) struct Pg {
     runtime: Option<tokio::runtime::Runtime>,
     pool: PgPool,
     lock_pool: PgPool,
-    round_trips: AtomicU64,
+    round_trips: Arc<AtomicU64>,
     topics: Arc<Mutex<HashMap<String, broadcast::Sender<String>>>>,
     listening: Mutex<bool>,
+    /// Notifications waiting to be sent by [`send_notices`].
+    notices: tokio::sync::mpsc::UnboundedSender<String>,
 }
 
 struct ThreadWaker(std::thread::Thread);
@@ -134,13 +136,17 @@ impl Pg {
                 .connect_lazy_with(options);
             (pool, lock_pool)
         };
+        let round_trips = Arc::new(AtomicU64::new(0));
+        let (notices, queued) = tokio::sync::mpsc::unbounded_channel();
+        runtime.spawn(send_notices(pool.clone(), queued, round_trips.clone()));
         let pg = Pg {
             runtime: Some(runtime),
             pool,
             lock_pool,
-            round_trips: AtomicU64::new(0),
+            round_trips,
             topics: Arc::default(),
             listening: Mutex::new(false),
+            notices,
         };
         // Fail at start, clearly, when the database cannot be reached.
         pg.run(async { pg.pool.acquire().await.map(drop) }).map_err(map_error)?;
@@ -152,16 +158,22 @@ impl Pg {
     }
 
     /// Runs `future` to completion on this thread, with the backend's runtime driving its I/O.
+    ///
+    /// The caller's thread may be a worker of another runtime, in the middle of one of its tasks:
+    /// the future runs without that task's cooperative budget (an exhausted budget would hand
+    /// the wake-up to a scheduler that is not running, as this thread is waiting here), and
+    /// the wait is re-checked every few milliseconds, so a wake-up deferred that way (sqlx
+    /// yields in a rare race of its pool) only delays the statement.
     fn run<F: Future>(&self, future: F) -> F::Output {
         let _entered = self.runtime().enter();
-        let mut future = pin!(future);
+        let mut future = pin!(tokio::task::unconstrained(future));
         let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
         let mut context = Context::from_waker(&waker);
         loop {
             if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
                 return output;
             }
-            std::thread::park();
+            std::thread::park_timeout(Duration::from_millis(10));
         }
     }
 
@@ -392,25 +404,41 @@ impl Pg {
             attempt += 1;
             let connection =
                 self.run(self.pool.acquire()).map_err(|error| TransactionError::Storage(map_error(error)))?;
-            let tx = PgTx { pg: self, connection: RefCell::new(Some(connection)) };
+            let tx = PgTx {
+                pg: self,
+                connection: RefCell::new(Some(connection)),
+                writes: RefCell::default(),
+                open: std::cell::Cell::new(false),
+            };
             let outcome = match tx.execute("BEGIN ISOLATION LEVEL SERIALIZABLE") {
                 Err(error) => Err(TxError::Storage(error)),
                 Ok(()) => {
+                    tx.open.set(true);
                     let views: Vec<TxTree<'_>> =
                         trees.iter().map(|tree| TxTree::Postgres { tx: &tx, name: tree.name() }).collect();
                     f(&views)
                 }
             };
             let outcome: Result<(), TxError<E>> = match outcome {
-                Ok(value) => match tx.execute("COMMIT") {
-                    Ok(()) => return Ok(value),
-                    Err(error) => Err(TxError::Storage(error)),
+                Ok(value) => match tx.write_all().and_then(|()| tx.execute("COMMIT")) {
+                    Ok(()) => {
+                        tx.open.set(false);
+                        return Ok(value);
+                    }
+                    Err(error) => {
+                        if tx.execute("ROLLBACK").is_err() {
+                            tx.discard();
+                        }
+                        tx.open.set(false);
+                        Err(TxError::Storage(error))
+                    }
                 },
                 Err(error) => {
                     // A failed rollback means a broken connection: it is closed, not reused.
                     if tx.execute("ROLLBACK").is_err() {
                         tx.discard();
                     }
+                    tx.open.set(false);
                     Err(error)
                 }
             };
@@ -445,12 +473,12 @@ impl Pg {
         Ok(AdvisoryLock { pg: self.clone(), id, connection: Some(connection.map_err(map_error)?) })
     }
 
+    /// Queues a notification; [`send_notices`] sends it (with any others queued meanwhile)
+    /// without the caller waiting for the database.
     pub(crate) fn publish(&self, topic: &str, payload: &str) -> Result<()> {
-        self.counted();
-        let message = format!("{topic}\n{payload}");
-        self.run(sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(message).execute(&self.pool))
-            .map_err(map_error)?;
-        Ok(())
+        self.notices
+            .send(format!("{topic}\n{payload}"))
+            .map_err(|_| Error::Unavailable("the notification sender stopped".into()))
     }
 
     pub(crate) fn subscribe(&self, topic: &str) -> Result<broadcast::Receiver<String>> {
@@ -470,12 +498,23 @@ impl Pg {
             let topics = self.topics.clone();
             self.runtime().spawn(async move {
                 loop {
-                    match listener.recv().await {
-                        Ok(notification) => {
+                    match listener.try_recv().await {
+                        Ok(Some(notification)) => {
                             let Some((topic, payload)) = notification.payload().split_once('\n') else { continue };
                             let sender = topics.lock().unwrap_or_else(PoisonError::into_inner).get(topic).cloned();
                             if let Some(sender) = sender {
                                 let _ = sender.send(payload.to_string());
+                            }
+                        }
+                        Ok(None) => {
+                            // The connection was lost (the listener reconnects): what was sent
+                            // meanwhile is gone, so every subscriber hears an empty payload,
+                            // meaning "anything may have changed".
+                            tracing::warn!("the notification connection was lost; reconnecting");
+                            let senders: Vec<_> =
+                                topics.lock().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+                            for sender in senders {
+                                let _ = sender.send(String::new());
                             }
                         }
                         Err(error) => {
@@ -488,6 +527,35 @@ impl Pg {
             *listening = true;
         }
         Ok(receiver)
+    }
+}
+
+/// Sends queued notifications in order, those queued together in one statement (the same one
+/// twice in a batch once). A failure is logged: the change is stored, and other instances' live
+/// views catch up from the log at the next notification.
+async fn send_notices(
+    pool: PgPool,
+    mut queued: tokio::sync::mpsc::UnboundedReceiver<String>,
+    round_trips: Arc<AtomicU64>,
+) {
+    while let Some(first) = queued.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 1000
+            && let Ok(next) = queued.try_recv()
+        {
+            if !batch.contains(&next) {
+                batch.push(next);
+            }
+        }
+        round_trips.fetch_add(1, Ordering::Relaxed);
+        let sent = sqlx::query("SELECT pg_notify($1, notice) FROM UNNEST($2::text[]) AS notice")
+            .bind(CHANNEL)
+            .bind(&batch)
+            .execute(&pool)
+            .await;
+        if let Err(error) = sent {
+            tracing::warn!(error = %map_error(error), n = batch.len(), "telling the other instances about changes failed");
+        }
     }
 }
 
@@ -507,6 +575,13 @@ impl Drop for Pg {
 const UPSERT: &str = "INSERT INTO switchboard_kv (tree, key, value) VALUES ($1, $2, $3) \
                       ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value";
 const DELETE: &str = "DELETE FROM switchboard_kv WHERE tree = $1 AND key = $2 RETURNING value";
+/// A transaction's writes in one statement: the upserts, then the removals (no key is in both).
+const WRITE_ALL: &str = "WITH upserted AS (\
+        INSERT INTO switchboard_kv (tree, key, value) SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::bytea[]) \
+        ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value RETURNING 1), \
+     removed AS (\
+        DELETE FROM switchboard_kv WHERE (tree, key) IN (SELECT * FROM UNNEST($4::text[], $5::bytea[])) RETURNING 1) \
+     SELECT (SELECT count(*) FROM upserted) + (SELECT count(*) FROM removed)";
 
 /// A pseudo-random pause below `below` milliseconds (spreads retries of conflicting writers).
 fn rand_millis(below: u32) -> u64 {
@@ -529,6 +604,12 @@ fn lock_id(key: &str) -> i64 {
 pub struct PgTx<'a> {
     pg: &'a Pg,
     connection: RefCell<Option<PoolConnection<Postgres>>>,
+    /// The transaction's writes (`None`: removed), read back by its own reads and sent in one
+    /// statement before the commit.
+    writes: RefCell<std::collections::BTreeMap<(String, Bytes), Option<Bytes>>>,
+    /// Between a successful `BEGIN` and its `COMMIT` or `ROLLBACK`: a connection dropped then
+    /// (the closure panicked) is closed, never handed to the next user mid-transaction.
+    open: std::cell::Cell<bool>,
 }
 
 impl PgTx<'_> {
@@ -557,6 +638,9 @@ impl PgTx<'_> {
     }
 
     pub(crate) fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Bytes>> {
+        if let Some(written) = self.writes.borrow().get(&(tree.to_string(), key.to_vec())) {
+            return Ok(written.clone());
+        }
         self.with(async |connection| {
             sqlx::query_scalar("SELECT value FROM switchboard_kv WHERE tree = $1 AND key = $2")
                 .bind(tree)
@@ -567,14 +651,47 @@ impl PgTx<'_> {
     }
 
     pub(crate) fn insert(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<()> {
-        self.with(async |connection| {
-            sqlx::query(UPSERT).bind(tree).bind(key).bind(value).execute(&mut **connection).await.map(drop)
-        })
+        self.writes.borrow_mut().insert((tree.to_string(), key.to_vec()), Some(value.to_vec()));
+        Ok(())
     }
 
     pub(crate) fn remove(&self, tree: &str, key: &[u8]) -> Result<Option<Bytes>> {
+        let old = self.get(tree, key)?;
+        self.writes.borrow_mut().insert((tree.to_string(), key.to_vec()), None);
+        Ok(old)
+    }
+
+    /// Sends every write of the transaction in one statement.
+    fn write_all(&self) -> Result<()> {
+        let writes = std::mem::take(&mut *self.writes.borrow_mut());
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let (mut trees, mut keys, mut values, mut gone_trees, mut gone_keys) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((tree, key), value) in writes {
+            match value {
+                Some(value) => {
+                    trees.push(tree);
+                    keys.push(key);
+                    values.push(value);
+                }
+                None => {
+                    gone_trees.push(tree);
+                    gone_keys.push(key);
+                }
+            }
+        }
         self.with(async |connection| {
-            sqlx::query_scalar(DELETE).bind(tree).bind(key).fetch_optional(&mut **connection).await
+            sqlx::query(WRITE_ALL)
+                .bind(trees)
+                .bind(keys)
+                .bind(values)
+                .bind(gone_trees)
+                .bind(gone_keys)
+                .execute(&mut **connection)
+                .await
+                .map(drop)
         })
     }
 
@@ -588,7 +705,10 @@ impl PgTx<'_> {
 
 impl Drop for PgTx<'_> {
     fn drop(&mut self) {
-        if let Some(connection) = self.connection.get_mut().take() {
+        if let Some(mut connection) = self.connection.get_mut().take() {
+            if self.open.get() {
+                connection.close_on_drop();
+            }
             let _entered = self.pg.runtime().enter();
             drop(connection);
         }

@@ -380,3 +380,28 @@ fn namespaces_keep_their_trees_locks_and_topics_apart() {
         assert_eq!(got.unwrap().unwrap(), "for two");
     });
 }
+
+#[test]
+fn a_transaction_that_panics_leaves_nothing_open_behind() {
+    let Some(settings) = testing::fresh_database() else { return };
+    let (store, reader) = (Store::postgres(&settings).unwrap(), Store::postgres(&settings).unwrap());
+    let tree = store.tree("p").unwrap();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = store.transaction(&[&tree], |trees| {
+            trees[0].insert(b"half", b"x")?;
+            trees[0].generate_id()?; // a statement inside the open transaction
+            if trees.len() == 1 {
+                panic!("the closure failed half-way");
+            }
+            Ok::<(), TxError<Refused>>(())
+        });
+    }));
+    assert!(panicked.is_err());
+    // Every later write is committed: no connection went back to the pool inside a transaction.
+    for n in 0..24u8 {
+        tree.insert([n], [n]).unwrap();
+    }
+    let seen = reader.tree("p").unwrap();
+    assert_eq!(seen.get(b"half").unwrap(), None);
+    assert_eq!(seen.len().unwrap(), 24);
+}

@@ -112,8 +112,14 @@ struct Lease {
 enum Progress {
     #[default]
     Fresh,
-    /// The customer's message is being answered; the conversation had `events_before` events.
-    Answering { conversation_id: String, events_before: u64 },
+    /// The customer's message (`text`, as the engine reads it) is being answered; the
+    /// conversation had `events_before` events.
+    Answering {
+        conversation_id: String,
+        events_before: u64,
+        #[serde(default)]
+        text: String,
+    },
     /// The messages that go to the customer, and how many of them Meta accepted.
     Sending { conversation_id: String, to: String, messages: Vec<serde_json::Value>, sent: usize },
 }
@@ -187,6 +193,8 @@ pub struct WhatsApp {
     offered: storage::Tree,
     /// One queue per worker.
     queues: Vec<mpsc::UnboundedSender<String>>,
+    /// Keys in a local queue now: the sweeper does not queue them again.
+    queued: std::sync::Mutex<std::collections::HashSet<String>>,
     /// This process's name on leases.
     instance: String,
     lease: chrono::TimeDelta,
@@ -218,6 +226,7 @@ impl WhatsApp {
             settings,
             conversations,
             queues,
+            queued: std::sync::Mutex::default(),
             instance: uuid::Uuid::new_v4().simple().to_string(),
             lease,
             engine,
@@ -236,8 +245,11 @@ impl WhatsApp {
         Ok(channel)
     }
 
-    /// Queues a job with the worker of its route.
+    /// Queues a job with the worker of its route, unless it is in a local queue already.
     fn enqueue(&self, key: String, route: &str) {
+        if !self.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key.clone()) {
+            return;
+        }
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         for byte in route.as_bytes() {
             hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
@@ -334,8 +346,8 @@ impl WhatsApp {
         for item in self.inbox.iter()? {
             let (key, bytes) = item?;
             let Ok(record) = serde_json::from_slice::<InboxRecord>(&bytes) else {
-                self.inbox.remove(&key)?;
-                self.pending.remove(&key)?;
+                // Written by a newer version (a rolling upgrade): left for it.
+                tracing::warn!(key = %String::from_utf8_lossy(&key), "a whatsapp job this version cannot read was left alone");
                 continue;
             };
             match record.state {
@@ -383,11 +395,16 @@ impl WhatsApp {
         let mut found = Vec::new();
         for key in self.pending.iter()?.keys() {
             let key = key?;
-            let record = self.inbox.get(&key)?.and_then(|bytes| serde_json::from_slice::<InboxRecord>(&bytes).ok());
-            let Some(record) = record.filter(|record| record.state == JobState::Pending) else {
+            let Some(bytes) = self.inbox.get(&key)? else {
                 self.pending.remove(&key)?;
                 continue;
             };
+            // A record this version cannot read was written by a newer one: left for it.
+            let Ok(record) = serde_json::from_slice::<InboxRecord>(&bytes) else { continue };
+            if record.state == JobState::Done {
+                self.pending.remove(&key)?;
+                continue;
+            }
             let unclaimed = match &record.lease {
                 None => now.signed_duration_since(record.received_at) > CLAIM_GRACE,
                 Some(lease) => lease.until <= now,
@@ -468,6 +485,7 @@ impl WhatsApp {
 
     async fn run_worker(self: Arc<Self>, mut receiver: mpsc::UnboundedReceiver<String>) {
         while let Some(key) = receiver.recv().await {
+            self.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
             let engine = self.wait_for_engine().await;
             let channel = self.clone();
             let claim_key = key.clone();
@@ -556,10 +574,10 @@ impl WhatsApp {
     ) -> anyhow::Result<()> {
         match claimed.record.progress.clone() {
             Progress::Sending { .. } => return self.send_pending(claimed).await,
-            Progress::Answering { conversation_id, events_before } => {
+            Progress::Answering { conversation_id, events_before, text } => {
                 // Taken over while the message was being answered: a logged answer is sent, not
                 // answered again.
-                if let Some(turn) = self.logged_reply(&conversation_id, events_before)? {
+                if let Some(turn) = self.logged_reply(&conversation_id, events_before, &text)? {
                     tracing::info!("the message was answered before the takeover; sending that answer");
                     let messages = self.reply_messages(engine, &conversation_id, from, &turn)?;
                     self.prepare(claimed, &conversation_id, from, messages)?;
@@ -604,8 +622,11 @@ impl WhatsApp {
                 return self.send_pending(claimed).await;
             }
         };
-        let answering =
-            Progress::Answering { conversation_id: conversation.id.clone(), events_before: conversation.n_events };
+        let answering = Progress::Answering {
+            conversation_id: conversation.id.clone(),
+            events_before: conversation.n_events,
+            text: text.as_str().to_string(),
+        };
         self.advance(claimed, answering)?;
         let sink = self.tokens.sink();
         let conversation_id = conversation.id.clone();
@@ -624,13 +645,14 @@ impl WhatsApp {
         self.send_pending(claimed).await
     }
 
-    /// The first reply logged after the customer's message, from the `events_before`th event on.
-    fn logged_reply(&self, conversation_id: &str, events_before: u64) -> anyhow::Result<Option<Turn>> {
+    /// The reply logged to this message (`text`, logged at or after the `events_before`th
+    /// event), if its turn got that far.
+    fn logged_reply(&self, conversation_id: &str, events_before: u64, text: &str) -> anyhow::Result<Option<Turn>> {
         let events = self.conversations.events(conversation_id)?;
-        let mut after_message = events
-            .iter()
-            .filter(|event| event.seq >= events_before)
-            .skip_while(|event| !matches!(event.kind, EventKind::MessageIn { .. }));
+        let mut after_message = events.iter().filter(|event| event.seq >= events_before).skip_while(
+            |event| !matches!(&event.kind, EventKind::MessageIn { text: logged } if text.is_empty() || logged == text),
+        );
+        after_message.next();
         Ok(after_message.find_map(|event| match &event.kind {
             EventKind::Reply { text, turn } => {
                 let mut turn = turn.clone();
@@ -720,6 +742,8 @@ impl WhatsApp {
             return Ok(());
         };
         for (index, message) in messages.iter().enumerate().skip(sent) {
+            // A whole lease for the send (and its retries), or stop if the job was taken over.
+            self.advance(claimed, claimed.record.progress.clone())?;
             match self.graph.send(message).await {
                 Ok(message_id) => {
                     let progress = Progress::Sending {

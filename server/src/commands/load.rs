@@ -67,8 +67,13 @@ pub fn run(
 }
 
 async fn measure(urls: Arc<Vec<String>>, secret: Secret, conversations: usize, seconds: u64) -> anyhow::Result<Value> {
-    let client =
-        reqwest::Client::builder().pool_max_idle_per_host(conversations).timeout(Duration::from_secs(60)).build()?;
+    // Idle connections are let go before the server's keep-alive ends (5 s), so a request never
+    // goes out on a connection the server is closing.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(conversations)
+        .pool_idle_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(60))
+        .build()?;
     let round_trips_before = round_trips(&client, &urls).await?;
     let started = Instant::now();
     let warm_up = Duration::from_secs(seconds / 5).min(Duration::from_secs(5));

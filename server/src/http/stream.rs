@@ -155,12 +155,17 @@ impl Pump {
                     }
                 },
                 change = changes.recv() => match change {
-                    Ok(change) if change.id == self.conversation_id => match change.event {
+                    Ok(change)
+                        if change.id == self.conversation_id
+                            || change.id == engine::conversations::ANY_CONVERSATION =>
+                    {
+                        match change.event {
                         Some(event) => self.forward(&event).await,
-                        // A header change here, or any change made by another instance on the
-                        // shared database: whatever was logged after the last event sent.
-                        None => self.replay().await,
-                    },
+                            // A header change here, or any change made by another instance on the
+                            // shared database: whatever was logged after the last event sent.
+                            None => self.replay().await,
+                        }
+                    }
                     Ok(_) => Ok(()),
                     Err(broadcast::error::RecvError::Lagged(n_missed)) => {
                         tracing::debug!(n_missed, "event stream lagged; replaying from the log");

@@ -131,7 +131,15 @@ impl Engine {
 
     /// A short summary of the conversation from its log, for the human agent.
     pub(super) fn handoff_summary(&self, work: &Work<'_>) -> String {
-        let events = self.conversations.events(work.conversation_id).unwrap_or_default();
+        // The log so far, and this turn's events that are not in it yet.
+        let mut events = self.conversations.events(work.conversation_id).unwrap_or_default();
+        let next = events.last().map_or(0, |event| event.seq + 1);
+        let now = chrono::Utc::now();
+        events.extend(work.pending.iter().enumerate().map(|(n, kind)| crate::conversations::Event {
+            seq: next + n as u64,
+            at: now,
+            kind: kind.clone(),
+        }));
         crate::dialogue::summary::summarise(&events, work.state.customer.as_ref().map(|c| c.customer_id.as_str()))
     }
 }

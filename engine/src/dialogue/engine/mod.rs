@@ -64,6 +64,9 @@ pub(super) struct Work<'a> {
     intent: Option<IntentOut>,
     sink: &'a dyn TokenSink,
     times: StageTimes,
+    /// Events of this turn not yet in the log: a turn's events are appended together, in one
+    /// transaction, when it ends (or fails), not one write per step.
+    pending: Vec<EventKind>,
 }
 
 fn ms(since: Instant) -> f64 {
@@ -80,25 +83,11 @@ impl Engine {
         let started = Instant::now();
         let header = self.conversations.get(conversation_id)?;
         let mut work = self.work(conversation_id, header.channel, sink)?;
-        self.identity_at_turn_start(&mut work, header.external_id.as_deref())?;
-        self.log(&mut work, vec![EventKind::MessageIn { text: text.as_str().to_string() }])?;
-        work.state.last_message_at = Some(self.identity.clock.now());
-        if header.taken_over_by.is_some() {
-            // A human agent holds the conversation: the assistant stays silent.
-            let turn = Turn::default();
-            return Ok((turn, work.times));
-        }
-
-        let understanding_started = Instant::now();
-        let understanding = self.understand(text.as_str())?;
-        work.times.understanding_ms = ms(understanding_started);
-        if let Some((name, confidence)) = &understanding.intent {
-            work.intent = Some(IntentOut { name: name.clone(), confidence: *confidence });
-            self.log(&mut work, vec![EventKind::Intent { name: name.clone(), confidence: *confidence }])?;
-        }
-
-        self.handle(&mut work, &understanding)?;
-        let turn = self.finish(&mut work)?;
+        let outcome = self.turn_steps(&mut work, &header, text);
+        // What the turn did is logged even when it failed half-way (the message at least).
+        let logged = self.flush_log(&mut work);
+        let turn = outcome?;
+        logged?;
         work.times.total_ms = ms(started);
         tracing::info!(
             conversation_id,
@@ -112,6 +101,40 @@ impl Engine {
             "turn"
         );
         Ok((turn, work.times))
+    }
+
+    fn turn_steps(
+        &self,
+        work: &mut Work<'_>,
+        header: &crate::conversations::Conversation,
+        text: &CustomerText,
+    ) -> Result<Turn, EngineError> {
+        self.identity_at_turn_start(work, header.external_id.as_deref())?;
+        self.log(work, vec![EventKind::MessageIn { text: text.as_str().to_string() }])?;
+        work.state.last_message_at = Some(self.identity.clock.now());
+        if header.taken_over_by.is_some() {
+            // A human agent holds the conversation: the assistant stays silent.
+            return Ok(Turn::default());
+        }
+
+        let understanding_started = Instant::now();
+        let understanding = self.understand(text.as_str())?;
+        work.times.understanding_ms = ms(understanding_started);
+        if let Some((name, confidence)) = &understanding.intent {
+            work.intent = Some(IntentOut { name: name.clone(), confidence: *confidence });
+            self.log(work, vec![EventKind::Intent { name: name.clone(), confidence: *confidence }])?;
+        }
+
+        self.handle(work, &understanding)?;
+        self.finish(work)
+    }
+
+    /// Appends the turn's events not yet logged, in one transaction.
+    fn flush_log(&self, work: &mut Work<'_>) -> Result<(), EngineError> {
+        if !work.pending.is_empty() {
+            self.conversations.append(work.conversation_id, std::mem::take(&mut work.pending))?;
+        }
+        Ok(())
     }
 
     /// A turn in progress on the conversation's state, replayed from its log.
@@ -136,6 +159,7 @@ impl Engine {
             intent: None,
             sink,
             times: StageTimes::default(),
+            pending: Vec::new(),
         })
     }
 
@@ -151,8 +175,11 @@ impl Engine {
     ) -> Result<Turn, EngineError> {
         let header = self.conversations.get(conversation_id)?;
         let mut work = self.work(conversation_id, header.channel, sink)?;
-        self.network_proof(&mut work, access_token)?;
-        self.finish(&mut work)
+        let outcome = self.network_proof(&mut work, access_token).and_then(|()| self.finish(&mut work));
+        let logged = self.flush_log(&mut work);
+        let turn = outcome?;
+        logged?;
+        Ok(turn)
     }
 
     pub(super) fn handle(&self, work: &mut Work<'_>, u: &Understanding) -> Result<(), EngineError> {
@@ -499,11 +526,12 @@ impl Engine {
         Ok(turn)
     }
 
+    /// Records events of the turn: the state follows at once, the log when the turn ends.
     pub(super) fn log(&self, work: &mut Work<'_>, kinds: Vec<EventKind>) -> Result<(), EngineError> {
         for kind in &kinds {
             work.state.apply(kind);
         }
-        self.conversations.append(work.conversation_id, kinds)?;
+        work.pending.extend(kinds);
         Ok(())
     }
 

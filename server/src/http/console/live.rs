@@ -165,14 +165,19 @@ impl ConversationPump {
             let sent = tokio::select! {
                 _ = self.sender.closed() => return,
                 change = changes.recv() => match change {
-                    Ok(change) if change.id == self.id => {
+                    Ok(change) if change.id == self.id || change.id == engine::conversations::ANY_CONVERSATION => {
                         header_dirty = true;
                         match change.event {
                             Some(event) => {
                                 panel_dirty |= matches!(event.kind, EventKind::ActionDone { .. } | EventKind::ActionRefused { .. } | EventKind::CustomerIdentified { .. });
                                 self.forward(&event).await
                             }
-                            None => Ok(()),
+                            // A header change, or changes another instance made: the log after
+                            // the last event sent.
+                            None => {
+                                panel_dirty = true;
+                                self.replay().await
+                            }
                         }
                     }
                     Ok(_) => Ok(()),
