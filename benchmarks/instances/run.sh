@@ -49,7 +49,7 @@ base_url="${TEST_POSTGRES_URL%/*}"
 # One priming start trains the intent model; every instance then starts from a copy of it.
 models="$work/models-cache"
 
-start_instance() { # NAME BACKEND [DATABASE_URL] -> prints the base URL
+start_instance() { # NAME BACKEND [DATABASE_URL] -> sets $started to its base URL
   local name=$1 backend=$2 url=${3:-} port dir
   port=$(free_port)
   dir="$work/$name"
@@ -64,7 +64,7 @@ start_instance() { # NAME BACKEND [DATABASE_URL] -> prints the base URL
   "$bin" --config "$dir/switchboard.toml" --data-dir "$dir" serve >"$dir/server.log" 2>&1 &
   pids+=("$!")
   for _ in $(seq 1 600); do
-    curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && { echo "http://127.0.0.1:$port"; return; }
+    curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && { started="http://127.0.0.1:$port"; return; }
     sleep 0.5
   done
   echo "instance $name did not get ready; see $dir/server.log" >&2
@@ -77,25 +77,30 @@ stop_instances() {
 }
 
 fresh_database() { # NAME -> prints its URL
-  psql "$TEST_POSTGRES_URL" -qc "CREATE DATABASE $1" >/dev/null
+  psql "$TEST_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
   echo "$base_url/$1"
 }
 
-prime=$(start_instance prime sled)
+start_instance prime sled
 cp -r "$work/prime/models" "$models"
 stop_instances
 
 run_setup() { # SETUP ROUND
   local setup=$1 round=$2 urls=()
   case "$setup" in
-    sled-1) urls+=(--url "$(start_instance "r$round-sled" sled)") ;;
+    sled-1)
+      start_instance "r$round-sled" sled
+      urls+=(--url "$started") ;;
     postgres-1)
       db=$(fresh_database "bench_r${round}_pg1")
-      urls+=(--url "$(start_instance "r$round-pg1" postgres "$db")") ;;
+      start_instance "r$round-pg1" postgres "$db"
+      urls+=(--url "$started") ;;
     postgres-2)
       db=$(fresh_database "bench_r${round}_pg2")
-      urls+=(--url "$(start_instance "r$round-pg2a" postgres "$db")")
-      urls+=(--url "$(start_instance "r$round-pg2b" postgres "$db")") ;;
+      start_instance "r$round-pg2a" postgres "$db"
+      urls+=(--url "$started")
+      start_instance "r$round-pg2b" postgres "$db"
+      urls+=(--url "$started") ;;
   esac
   echo "round $round: $setup (load $(cut -d' ' -f1 /proc/loadavg))" >&2
   "$bin" bench load "${urls[@]}" --widget-secret "$secret" --conversations "$conversations" --seconds "$seconds" --json \
