@@ -1,4 +1,4 @@
-//! Conversations as append-only event logs in sled.
+//! Conversations as append-only event logs in the process's `storage::Store`.
 //!
 //! Every conversation is a header (channel, status, assignee, ...) plus an ordered log of
 //! events. The current state of a conversation is derived from its log; the console, the

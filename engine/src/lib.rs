@@ -1,7 +1,7 @@
 //! Switchboard's engine: conversations as append-only event logs, the dialogue engine that
 //! turns a customer's message into a reply, and the agent console's domain.
 //!
-//! - [`conversations`]: the conversation store (sled trees `conversations` and
+//! - [`conversations`]: the conversation store (trees `conversations` and
 //!   `conversation_events`); a conversation's state is replayed from its log.
 //! - [`dialogue`]: the turn loop shared by every channel: understanding, retrieval, flows as
 //!   data, account actions through `accounts`, replies.

@@ -1,4 +1,4 @@
-//! Console users (agents and supervisors) in sled, with argon2id password hashes.
+//! Console users (agents and supervisors) in the store, with argon2id password hashes.
 
 use std::fmt;
 use std::sync::OnceLock;

@@ -2,7 +2,7 @@
 //! they may do beside the assistant. `server`'s `http::console` is its HTTP shell and its
 //! `console_view` turns these values into the `web` crate's page rows.
 //!
-//! - [`agents`]: agents and supervisors in sled, passwords hashed with argon2id.
+//! - [`agents`]: agents and supervisors in the store, passwords hashed with argon2id.
 //! - [`sessions`]: sign-in sessions (random tokens, stored hashed), their CSRF tokens, and the
 //!   lockout after repeated wrong passwords.
 //! - [`canned`]: canned responses by short code (`/roaming`), managed by supervisors.
@@ -12,7 +12,7 @@
 //! - [`queue`]: the queue (waiting for a human first, then active), read off headers and logs.
 //! - [`reports`]: live numbers and 30-day reports computed from the conversation logs.
 //!
-//! Design choice: everything is stored in the server's one sled database and read per request,
+//! Design choice: everything is stored in the server's one database and read per request,
 //! so every HTTP worker sees the same sessions and nothing lives only in memory. The console
 //! never writes a conversation's state directly: everything an agent does is an event appended
 //! to the conversation's log (`AgentMessage`, `AgentNote`, `StatusChanged`, notes prefixed
@@ -109,7 +109,7 @@ impl From<EngineError> for Error {
     }
 }
 
-/// The console's stores, opened from the server's sled database (cheap: sled keeps trees open).
+/// The console's stores, opened from the server's database (cheap: trees are handles).
 #[derive(Clone)]
 pub struct Console {
     agents: Agents,

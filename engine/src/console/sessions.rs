@@ -1,6 +1,6 @@
 //! Sign-in sessions and the lockout after repeated wrong passwords.
 //!
-//! A session is a random 256-bit token (the cookie's value); sled keeps only its SHA-256, so
+//! A session is a random 256-bit token (the cookie's value); the store keeps only its SHA-256, so
 //! a copy of the database does not hold usable sessions. Each session carries its own CSRF
 //! token (synchronizer token): every form and every state-changing call must send it back.
 //! Sessions expire `console.session_minutes` after sign-in.

@@ -45,7 +45,7 @@ pub enum CodeCheck {
     NoCode,
 }
 
-/// The conversation's pending codes (sled tree `identity_codes`).
+/// The conversation's pending codes (tree `identity_codes`).
 #[derive(Clone)]
 pub struct Codes {
     tree: storage::Tree,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 /// Most failures kept per customer (older ones fall out of any sensible window first).
 const MAX_KEPT: usize = 100;
 
-/// Failed proofs by customer (sled tree `identity_failures`: customer id -> JSON list of times).
+/// Failed proofs by customer (tree `identity_failures`: customer id -> JSON list of times).
 #[derive(Clone)]
 pub struct Failures {
     tree: storage::Tree,

@@ -9,7 +9,7 @@
 //! - [`sms`]: the operator's SMS gateway (a signed hook) or the demo outbox file.
 //! - [`network`]: the operator's CAMARA network APIs (SIM Swap, Number Verification).
 //!
-//! Design choice: the proofs and limits live in sled beside the conversations, keyed by
+//! Design choice: the proofs and limits live in the store beside the conversations, keyed by
 //! conversation and by customer, so a second conversation or another channel sees the same
 //! lockout, and nothing secret (no code, no hash key) ever enters a log.
 

@@ -6,7 +6,7 @@
 //!   quick replies by the widget and as buttons or lists on WhatsApp.
 //! - [`identity`]: the signed host-page identity of the web widget (`data-customer-hash`).
 //! - [`whatsapp`]: the WhatsApp Business Cloud API channel: signature check, inbound
-//!   notifications queued in sled and answered by a worker, replies through the Graph API.
+//!   notifications stored durably and answered by workers of any instance, replies through the Graph API.
 //!
 //! Channels do not know actix-web; `http` holds the HTTP shells.
 

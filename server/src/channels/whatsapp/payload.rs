@@ -154,7 +154,7 @@ pub enum Content {
     Ignored { message_type: String },
 }
 
-/// Work for the WhatsApp worker, persisted in sled until it is done.
+/// Work for the WhatsApp workers, stored until it is done.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "job", rename_all = "snake_case")]
 pub enum Job {

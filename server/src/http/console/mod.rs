@@ -245,7 +245,7 @@ impl actix_web::ResponseError for ConsoleError {
 
 type Reply = Result<HttpResponse, ConsoleError>;
 
-/// Runs blocking console work (sled, argon2, models) off the async workers.
+/// Runs blocking console work (the database, argon2, models) off the async workers.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> console::Result<T> + Send + 'static,
 ) -> Result<T, ConsoleError> {
