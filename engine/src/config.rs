@@ -87,10 +87,18 @@ pub struct QdrantSettings {
     pub api_key: Secret,
     #[serde(deserialize_with = "scalar_as_string")]
     pub collection: String,
+    /// How often (seconds) an instance checks whether another one changed the collection, and
+    /// reloads its copy when it did; 0 checks only at start.
+    pub refresh_secs: u64,
 }
 
 impl Default for QdrantSettings {
     fn default() -> Self {
-        Self { url: "http://127.0.0.1:6334".into(), api_key: Secret::default(), collection: "switchboard".into() }
+        Self {
+            url: "http://127.0.0.1:6334".into(),
+            api_key: Secret::default(),
+            collection: "switchboard".into(),
+            refresh_secs: 10,
+        }
     }
 }

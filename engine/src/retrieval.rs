@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -100,7 +101,32 @@ pub fn open_and_ingest(
         tracing::warn!(file = %skipped.path.display(), reason = %skipped.reason, "knowledge file skipped");
     }
     tracing::info!(?report, "knowledge ready");
-    Ok(Arc::new(KnowledgeRetriever(kb)))
+    let retriever = Arc::new(KnowledgeRetriever(kb));
+    if settings.backend == "qdrant" && settings.qdrant.refresh_secs > 0 {
+        watch_shared_collection(&retriever, Duration::from_secs(settings.qdrant.refresh_secs))?;
+    }
+    Ok(retriever)
+}
+
+/// Every `every`, reloads the knowledge base's copy of the shared collection when another
+/// instance changed it; stops when the knowledge base is dropped.
+fn watch_shared_collection(retriever: &Arc<KnowledgeRetriever>, every: Duration) -> anyhow::Result<()> {
+    let retriever = Arc::downgrade(retriever);
+    std::thread::Builder::new()
+        .name("knowledge-refresh".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                let Some(retriever) = retriever.upgrade() else { return };
+                match retriever.0.refresh() {
+                    Ok(true) => tracing::info!("knowledge reloaded: the shared collection changed"),
+                    Ok(false) => {}
+                    Err(error) => tracing::warn!(%error, "checking the shared knowledge collection failed"),
+                }
+            }
+        })
+        .context("starting the knowledge refresh thread")?;
+    Ok(())
 }
 
 /// The knowledge base as the engine's retriever.

@@ -14,7 +14,7 @@ use crate::embed::Embedder;
 use crate::extract::{Format, parse};
 use crate::fusion::reciprocal_rank_fusion;
 use crate::lexical::{FieldBoosts, LexicalDoc, LexicalIndex};
-use crate::qdrant::QdrantVectors;
+use crate::qdrant::{QdrantVectors, REVISION_KEY, SETTINGS_KEY, SharedChunk, SharedEntry};
 use crate::store::{ChunkRecord, FORMAT_VERSION, FileRecord, IndexSettings, MetaStore, UnitVectors, encode};
 use crate::vector::{EmbeddedVectors, VectorEntry, VectorIndex, normalize};
 use crate::{Error, Result};
@@ -27,12 +27,21 @@ pub const MAX_K: usize = 1_000;
 const WINDOW_CHUNKS: usize = 512;
 /// The least score a hit gets: hits' scores are in (0, 1].
 const MIN_SCORE: f32 = 1e-6;
+/// A version of a file in a shared collection that is still incomplete after this long was left
+/// by an ingestion that died; the next ingestion deletes its points.
+const ABANDONED_AFTER_MS: u64 = 60 * 60 * 1000;
 
 /// The knowledge base: documents chunked, indexed with BM25 (tantivy) and embedded
 /// (embedded store or Qdrant), searched with reciprocal rank fusion.
 ///
 /// Thread-safe: searches run concurrently with each other and with an ingestion (which is
 /// serialised with other ingestions and becomes visible when it finishes).
+///
+/// With the Qdrant backend the collection is the source of truth, shared by every instance:
+/// each point carries its whole chunk, the local metadata store and lexical index are a copy
+/// loaded from it at open and again by [`KnowledgeBase::refresh`] when another instance has
+/// changed it, file keys are relative to the ingested folder (instances keep their folders in
+/// different places), and a collection built with other settings is refused, never emptied.
 pub struct KnowledgeBase {
     dir: PathBuf,
     config: KnowledgeConfig,
@@ -40,6 +49,10 @@ pub struct KnowledgeBase {
     store: MetaStore,
     lexical: LexicalIndex,
     vectors: Box<dyn VectorIndex>,
+    /// The shared collection (the Qdrant backend), also behind `vectors`.
+    shared: Option<Arc<QdrantVectors>>,
+    /// The shared collection's revision the local copy was loaded at.
+    revision: Mutex<Option<String>>,
     cache: QueryCache,
     ingest_lock: Mutex<()>,
     dim: usize,
@@ -74,6 +87,10 @@ impl KnowledgeBase {
     /// If the embedder's model, the vector dimension, the chunking settings or the backend
     /// differ from those the index was built with, the index is emptied and the next ingestion
     /// rebuilds it. Leftovers of an interrupted ingestion are cleaned up.
+    ///
+    /// With the Qdrant backend, a collection built with another model, dimension or chunking is
+    /// refused with [`Error::Config`] naming the differences (other instances answer from it),
+    /// and the local copy is loaded from the collection.
     pub fn open(dir: &Path, config: KnowledgeConfig, embedder: Arc<dyn Embedder>) -> Result<Self> {
         if config.chunk_max_tokens < 16 {
             return Err(Error::Config(format!(
@@ -96,14 +113,14 @@ impl KnowledgeBase {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let store = MetaStore::open(&dir.join("store"))?;
         let lexical = LexicalIndex::open(&dir.join("lexical"), &config.synonyms)?;
-        let (vectors, backend_name): (Box<dyn VectorIndex>, String) = match &config.backend {
+        let (vectors, shared, backend_name): (Box<dyn VectorIndex>, _, String) = match &config.backend {
             Backend::Embedded => {
-                (Box::new(EmbeddedVectors::open(store.db.open_tree("vectors")?, dim)?), "embedded".into())
+                (Box::new(EmbeddedVectors::open(store.db.open_tree("vectors")?, dim)?), None, "embedded".into())
             }
-            Backend::Qdrant { url, api_key, collection } => (
-                Box::new(QdrantVectors::open(url, api_key.as_deref(), collection, dim)?),
-                format!("qdrant {url} collection {collection}"),
-            ),
+            Backend::Qdrant { url, api_key, collection } => {
+                let shared = Arc::new(QdrantVectors::open(url, api_key.as_deref(), collection, dim)?);
+                (Box::new(shared.clone()), Some(shared), format!("qdrant {url} collection {collection}"))
+            }
         };
         let cache = QueryCache::new(config.query_cache_capacity);
         let knowledge = KnowledgeBase {
@@ -113,14 +130,147 @@ impl KnowledgeBase {
             store,
             lexical,
             vectors,
+            shared,
+            revision: Mutex::new(None),
             cache,
             ingest_lock: Mutex::new(()),
             dim,
             backend_name,
         };
-        knowledge.check_settings()?;
-        knowledge.reconcile()?;
+        match &knowledge.shared {
+            Some(shared) => {
+                knowledge.check_shared_settings(shared)?;
+                knowledge.check_settings()?;
+                knowledge.load_shared(shared, false)?;
+            }
+            None => {
+                knowledge.check_settings()?;
+                knowledge.reconcile()?;
+            }
+        }
         Ok(knowledge)
+    }
+
+    /// The settings a shared collection must have been built with: those of this instance,
+    /// whatever the server's address.
+    fn shared_settings(&self) -> IndexSettings {
+        IndexSettings { backend: "qdrant".to_string(), ..self.expected_settings() }
+    }
+
+    /// Refuses a shared collection built with other settings, or one whose settings were never
+    /// recorded but which holds points; records them on a new, empty one.
+    fn check_shared_settings(&self, shared: &QdrantVectors) -> Result<()> {
+        let expected = self.shared_settings();
+        let collection = shared.collection();
+        let keep = "nothing was deleted; set knowledge.qdrant.collection to a new collection and ingest into it, \
+                    or delete this one yourself if no instance needs it";
+        match shared.metadata()?.get(SETTINGS_KEY) {
+            Some(json) => {
+                let stored: IndexSettings = serde_json::from_str(json).map_err(|error| {
+                    Error::Config(format!("qdrant collection {collection} has unreadable settings ({error}); {keep}"))
+                })?;
+                if stored == expected {
+                    return Ok(());
+                }
+                Err(Error::Config(format!(
+                    "qdrant collection {collection} was built with {}, this instance uses {}; {keep}",
+                    settings_differences(&stored, &expected, true),
+                    settings_differences(&stored, &expected, false),
+                )))
+            }
+            None => {
+                let n_points = shared.len()?;
+                if n_points > 0 {
+                    return Err(Error::Config(format!(
+                        "qdrant collection {collection} holds {n_points} points but no record of the model and \
+                         chunking they were built with (an older version or another program made it); {keep}"
+                    )));
+                }
+                shared.set_metadata(&[(SETTINGS_KEY, &encode_string(&expected)?), (REVISION_KEY, &new_revision())])
+            }
+        }
+    }
+
+    /// Reloads the local copy from the shared collection when another instance changed it
+    /// (its revision moved); returns whether it did. Does nothing with the embedded backend.
+    pub fn refresh(&self) -> Result<bool> {
+        let Some(shared) = &self.shared else { return Ok(false) };
+        let current = shared.metadata()?.remove(REVISION_KEY);
+        if current.is_some() && *self.revision.lock().unwrap_or_else(|p| p.into_inner()) == current {
+            return Ok(false);
+        }
+        let _guard = self.ingest_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.load_shared(shared, false)?;
+        Ok(true)
+    }
+
+    /// Makes the local store and lexical index hold exactly the shared collection's complete
+    /// files (for each file, its newest version whose chunks are all there). With `collect`,
+    /// also deletes points no complete file refers to and that are old enough to be
+    /// leftovers of a dead ingestion. The caller holds the ingestion lock (or owns `self`).
+    fn load_shared(&self, shared: &QdrantVectors, collect: bool) -> Result<()> {
+        let started = Instant::now();
+        let revision = shared.metadata()?.remove(REVISION_KEY);
+        let points = shared.scroll_chunks()?;
+        let now = now_ms();
+        let (files, leftovers) = complete_files(points, now);
+        if collect && !leftovers.is_empty() {
+            tracing::info!(n = leftovers.len(), "deleting points left by an ingestion that did not finish");
+            shared.delete(&leftovers)?;
+        }
+        let local = self.store.all_files()?;
+        let mut changed = 0;
+        for (key, record) in &local {
+            if files.get(key).is_none_or(|(shared_record, _)| shared_record != record) {
+                self.lexical.delete_file(key)?;
+                for id in &record.chunk_ids {
+                    self.store.chunks.remove(id.as_bytes())?;
+                    self.store.units.remove(id.as_bytes())?;
+                }
+                self.store.files.remove(key.as_bytes())?;
+                changed += 1;
+            }
+        }
+        let local: HashMap<String, FileRecord> = local.into_iter().collect();
+        for (key, (record, chunks)) in &files {
+            if local.get(key) == Some(record) {
+                continue;
+            }
+            for (id, chunk) in chunks {
+                let units = hex::decode(&chunk.units).map_err(|e| Error::Corrupt(format!("unit vectors: {e}")))?;
+                UnitVectors::from_bytes(&units)?;
+                self.store.units.insert(id.as_bytes(), units)?;
+                self.store.chunks.insert(id.as_bytes(), encode(&chunk.chunk)?)?;
+                self.lexical.add(&lexical_doc(id, &chunk.chunk))?;
+            }
+            self.store.files.insert(key.as_bytes(), encode(record)?)?;
+            changed += 1;
+        }
+        self.lexical.commit()?;
+        // Chunks of files no longer listed (e.g. a store interrupted mid-load).
+        let valid: HashSet<String> = files.values().flat_map(|(record, _)| record.chunk_ids.iter().cloned()).collect();
+        for key in self.store.chunks.iter().keys() {
+            let key = key?;
+            if !valid.contains(String::from_utf8_lossy(&key).as_ref()) {
+                self.store.chunks.remove(&key)?;
+                self.store.units.remove(&key)?;
+            }
+        }
+        if self.lexical.num_docs() != self.store.chunks.len() as u64 {
+            self.rebuild_lexical()?;
+        }
+        self.store.flush()?;
+        if changed > 0 {
+            self.cache.clear();
+        }
+        tracing::info!(
+            files = files.len(),
+            changed,
+            ms = started.elapsed().as_millis() as u64,
+            "knowledge loaded from the shared collection"
+        );
+        *self.revision.lock().unwrap_or_else(|p| p.into_inner()) = revision;
+        Ok(())
     }
 
     fn expected_settings(&self) -> IndexSettings {
@@ -150,9 +300,13 @@ impl KnowledgeBase {
         }
     }
 
+    /// Empties the index: with the shared backend only this instance's copy (which is then
+    /// loaded again from the collection).
     fn clear_all(&self) -> Result<()> {
         self.store.clear()?;
-        self.vectors.clear()?;
+        if self.shared.is_none() {
+            self.vectors.clear()?;
+        }
         self.lexical.clear()?;
         self.lexical.commit()?;
         self.cache.clear();
@@ -248,7 +402,11 @@ impl KnowledgeBase {
         let result = self.ingest_locked(dirs, progress);
         if result.is_err() {
             self.lexical.rollback();
-            if let Err(error) = self.reconcile() {
+            let cleanup = match &self.shared {
+                Some(shared) => self.load_shared(shared, false),
+                None => self.reconcile(),
+            };
+            if let Err(error) = cleanup {
                 tracing::error!(%error, "cleaning up after a failed ingestion failed");
             }
         }
@@ -257,26 +415,32 @@ impl KnowledgeBase {
 
     fn ingest_locked(&self, dirs: &[PathBuf], progress: bool) -> Result<IngestReport> {
         let started = Instant::now();
+        if let Some(shared) = &self.shared {
+            // Start from what every instance sees, so that unchanged files are not written again.
+            self.load_shared(shared, true)?;
+        }
         let mut report = IngestReport::default();
         let mut candidates = Vec::new();
         let mut roots = Vec::new();
         for dir in dirs {
             let root = dir.canonicalize().map_err(|_| Error::MissingPath { path: dir.clone() })?;
+            let shared = self.shared.is_some();
+            let key_of = |path: &Path| file_key(&root, path, shared);
             if root.is_file() {
                 let doc_type = root.parent().map(folder_slug).unwrap_or_else(|| "general".to_string());
                 match Format::from_path(&root) {
                     Some(format) => candidates.push(Candidate {
-                        key: path_key(&root),
+                        key: key_of(&root),
                         path: root.clone(),
                         format,
                         doc_type_default: doc_type,
                     }),
                     None => report.ignored += 1,
                 }
-                roots.push((path_key(&root), false));
+                roots.push((key_of(&root), false));
             } else {
-                walk(&root, &root, &mut candidates, &mut report);
-                roots.push((path_key(&root), true));
+                walk(&root, &root, &key_of, &mut candidates, &mut report);
+                roots.push((key_of(&root), true));
             }
         }
         candidates.sort_by(|a, b| a.key.cmp(&b.key));
@@ -377,6 +541,13 @@ impl KnowledgeBase {
         self.vectors.flush()?;
         self.store.flush()?;
         bar.finish_and_clear();
+        if let Some(shared) = &self.shared
+            && report.added + report.updated + report.deleted > 0
+        {
+            let revision = new_revision();
+            shared.set_metadata(&[(REVISION_KEY, &revision)])?;
+            *self.revision.lock().unwrap_or_else(|p| p.into_inner()) = Some(revision);
+        }
 
         report.chunks_total = self.store.chunks.len();
         report.seconds = started.elapsed().as_secs_f64();
@@ -407,21 +578,39 @@ impl KnowledgeBase {
         let flat: Vec<String> = unit_texts.iter().flatten().map(|unit| unit.to_string()).collect();
         let mut flat_vectors = self.embed_texts(&flat)?.into_iter();
         let mut units_batch = sled::Batch::default();
+        let mut unit_bytes = Vec::with_capacity(unit_texts.len());
         let ids = window.iter().flat_map(|file| file.record.chunk_ids.iter());
         for (chunk_id, units) in ids.zip(&unit_texts) {
             let vectors: Vec<Vec<f32>> = flat_vectors.by_ref().take(units.len()).collect();
-            units_batch.insert(chunk_id.as_bytes(), UnitVectors::quantize(&vectors).to_bytes());
+            let bytes = UnitVectors::quantize(&vectors).to_bytes();
+            units_batch.insert(chunk_id.as_bytes(), bytes.clone());
+            unit_bytes.push(bytes);
         }
         self.store.units.apply_batch(units_batch)?;
         let mut vectors = vectors.into_iter();
+        let mut unit_bytes = unit_bytes.into_iter();
+        let written_ms = now_ms();
         for file in window.iter() {
             self.lexical.delete_file(&file.key)?;
             let mut chunk_batch = sled::Batch::default();
             let mut file_vectors = Vec::with_capacity(file.chunks.len());
-            for (chunk_id, chunk) in file.record.chunk_ids.iter().zip(&file.chunks) {
+            let mut shared_chunks = Vec::new();
+            for (index, (chunk_id, chunk)) in file.record.chunk_ids.iter().zip(&file.chunks).enumerate() {
                 self.lexical.add(&lexical_doc(chunk_id, chunk))?;
                 chunk_batch.insert(chunk_id.as_bytes(), encode(chunk)?);
                 file_vectors.push(vectors.next().unwrap_or_default());
+                let units = unit_bytes.next().unwrap_or_default();
+                if self.shared.is_some() {
+                    shared_chunks.push(SharedChunk {
+                        chunk: chunk.clone(),
+                        file_hash: file.record.hash.clone(),
+                        file_title: file.record.title.clone(),
+                        index: index as u32,
+                        count: file.chunks.len() as u32,
+                        units: hex::encode(units),
+                        written_ms,
+                    });
+                }
             }
             self.store.chunks.apply_batch(chunk_batch)?;
             let entries: Vec<VectorEntry<'_>> = file
@@ -437,7 +626,17 @@ impl KnowledgeBase {
                     vector,
                 })
                 .collect();
-            self.vectors.upsert(&entries)?;
+            match &self.shared {
+                Some(shared) => {
+                    let entries: Vec<SharedEntry<'_>> = entries
+                        .into_iter()
+                        .zip(&shared_chunks)
+                        .map(|(vector, chunk)| SharedEntry { vector, chunk })
+                        .collect();
+                    shared.upsert_shared(&entries)?;
+                }
+                None => self.vectors.upsert(&entries)?,
+            }
         }
         Ok(())
     }
@@ -701,6 +900,139 @@ fn path_key(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// A file's key: its full path, or with a shared collection its path from the ingested folder
+/// (`telco/plans/basic.md`), the same on every instance wherever it keeps the folder.
+fn file_key(root: &Path, path: &Path, shared: bool) -> String {
+    if !shared {
+        return path_key(path);
+    }
+    let base = root.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    match path.strip_prefix(root) {
+        Ok(relative) if !relative.as_os_str().is_empty() => format!("{base}/{}", relative.to_string_lossy()),
+        _ => base,
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A new revision of a shared collection: unique without coordination.
+fn new_revision() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let mut hasher = Sha256::new();
+    hasher.update(nanos.to_le_bytes());
+    hasher.update(std::process::id().to_le_bytes());
+    hasher.update(format!("{:?}", std::thread::current().id()).as_bytes());
+    hex::encode(&hasher.finalize()[..12])
+}
+
+fn encode_string<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+/// The settings that differ between two indexes, as `stored` (`true`) or `expected` has them.
+fn settings_differences(stored: &IndexSettings, expected: &IndexSettings, from_stored: bool) -> String {
+    let pick = |a: String, b: String| if from_stored { a } else { b };
+    let mut parts = Vec::new();
+    if stored.model_id != expected.model_id {
+        parts.push(format!("model {}", pick(stored.model_id.clone(), expected.model_id.clone())));
+    }
+    if stored.dim != expected.dim {
+        parts.push(format!("{}-dimensional vectors", pick(stored.dim.to_string(), expected.dim.to_string())));
+    }
+    if stored.chunk_max_tokens != expected.chunk_max_tokens
+        || stored.chunk_overlap_tokens != expected.chunk_overlap_tokens
+    {
+        let (max, overlap) = if from_stored {
+            (stored.chunk_max_tokens, stored.chunk_overlap_tokens)
+        } else {
+            (expected.chunk_max_tokens, expected.chunk_overlap_tokens)
+        };
+        parts.push(format!("chunks of {max} tokens overlapping by {overlap}"));
+    }
+    if stored.outline_weight != expected.outline_weight {
+        parts.push(format!(
+            "outline weight {}",
+            pick(stored.outline_weight.to_string(), expected.outline_weight.to_string())
+        ));
+    }
+    if stored.format_version != expected.format_version {
+        parts.push(format!(
+            "index format {}",
+            pick(stored.format_version.to_string(), expected.format_version.to_string())
+        ));
+    }
+    if parts.is_empty() {
+        parts.push(format!("backend {}", pick(stored.backend.clone(), expected.backend.clone())));
+    }
+    parts.join(", ")
+}
+
+/// A point's chunk id and chunk.
+type IdChunk = (String, SharedChunk);
+/// A file of a shared collection: its record and its chunks in order.
+type SharedFile = (FileRecord, Vec<IdChunk>);
+
+/// The complete files of a shared collection's points (for each file key, the newest version
+/// whose chunks are all there: its record and its chunks in order), and the ids of points no
+/// complete file refers to and written more than [`ABANDONED_AFTER_MS`] before `now_ms`.
+/// Points without a readable chunk count as leftovers at once.
+fn complete_files(
+    points: Vec<(String, Option<SharedChunk>)>,
+    now_ms: u64,
+) -> (HashMap<String, SharedFile>, Vec<String>) {
+    let mut leftovers = Vec::new();
+    // file key -> file hash -> (newest write, chunks by index)
+    let mut versions: HashMap<String, HashMap<String, (u64, Vec<IdChunk>)>> = HashMap::new();
+    for (id, chunk) in points {
+        let Some(chunk) = chunk else {
+            leftovers.push(id);
+            continue;
+        };
+        let version = versions
+            .entry(chunk.chunk.file_key.clone())
+            .or_default()
+            .entry(chunk.file_hash.clone())
+            .or_insert_with(|| (0, Vec::new()));
+        version.0 = version.0.max(chunk.written_ms);
+        version.1.push((id, chunk));
+    }
+    let mut files = HashMap::new();
+    for (key, versions) in versions {
+        let mut complete = Vec::new();
+        for (_, (written, mut chunks)) in versions {
+            chunks.sort_by_key(|(_, chunk)| chunk.index);
+            let whole = chunks
+                .iter()
+                .enumerate()
+                .all(|(i, (_, chunk))| chunk.index as usize == i && chunk.count as usize == chunks.len());
+            if whole {
+                complete.push((written, chunks));
+            } else if now_ms.saturating_sub(written) > ABANDONED_AFTER_MS {
+                leftovers.extend(chunks.into_iter().map(|(id, _)| id));
+            }
+        }
+        // The newest complete version wins; older complete ones were replaced.
+        complete.sort_by_key(|(written, _)| std::cmp::Reverse(*written));
+        let mut complete = complete.into_iter();
+        let best = complete.next();
+        leftovers.extend(complete.flat_map(|(_, chunks)| chunks.into_iter().map(|(id, _)| id)));
+        if let Some((_, chunks)) = best {
+            let first = &chunks[0].1;
+            let record = FileRecord {
+                hash: first.file_hash.clone(),
+                document: first.chunk.document.clone(),
+                doc_type: first.chunk.doc_type.clone(),
+                title: first.file_title.clone(),
+                chunk_ids: chunks.iter().map(|(id, _)| id.clone()).collect(),
+            };
+            files.insert(key, (record, chunks));
+        }
+    }
+    (files, leftovers)
+}
+
 /// "Roaming Docs" -> "roaming-docs".
 fn slug(text: &str) -> String {
     let mut slug = String::new();
@@ -721,7 +1053,13 @@ fn folder_slug(folder: &Path) -> String {
 
 /// Collects supported files under `dir`, skipping hidden entries; does not follow symlinked
 /// folders (no cycles).
-fn walk(root: &Path, dir: &Path, candidates: &mut Vec<Candidate>, report: &mut IngestReport) {
+fn walk(
+    root: &Path,
+    dir: &Path,
+    key_of: &dyn Fn(&Path) -> String,
+    candidates: &mut Vec<Candidate>,
+    report: &mut IngestReport,
+) {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(error) => {
@@ -740,7 +1078,7 @@ fn walk(root: &Path, dir: &Path, candidates: &mut Vec<Candidate>, report: &mut I
         }
         let Ok(file_type) = entry.file_type() else { continue };
         if file_type.is_dir() {
-            walk(root, &path, candidates, report);
+            walk(root, &path, key_of, candidates, report);
             continue;
         }
         // Files (and symlinks to files).
@@ -759,7 +1097,7 @@ fn walk(root: &Path, dir: &Path, candidates: &mut Vec<Candidate>, report: &mut I
             0 | 1 => folder_slug(root),
             _ => relative.components().next().map(|c| slug(&c.as_os_str().to_string_lossy())).unwrap_or_default(),
         };
-        candidates.push(Candidate { key: path_key(&path), path, format, doc_type_default });
+        candidates.push(Candidate { key: key_of(&path), path, format, doc_type_default });
     }
 }
 
@@ -841,6 +1179,93 @@ mod tests {
         assert_eq!(slug("Roaming Docs"), "roaming-docs");
         assert_eq!(slug("--"), "general");
         assert_eq!(slug("Plans"), "plans");
+    }
+
+    fn shared_chunk(file: &str, hash: &str, index: u32, count: u32, written_ms: u64) -> SharedChunk {
+        SharedChunk {
+            chunk: ChunkRecord {
+                file_key: file.to_string(),
+                document: file.rsplit('/').next().unwrap_or(file).to_string(),
+                doc_type: "plans".to_string(),
+                title: "Plans".to_string(),
+                section: format!("part {index}"),
+                context: String::new(),
+                headings: Vec::new(),
+                text: format!("{file} {hash} {index}"),
+            },
+            file_hash: hash.to_string(),
+            file_title: "Plans".to_string(),
+            index,
+            count,
+            units: String::new(),
+            written_ms,
+        }
+    }
+
+    #[test]
+    fn shared_files_are_their_newest_complete_version() {
+        let hour = ABANDONED_AFTER_MS;
+        let now = 10 * hour;
+        let points = vec![
+            // a.md: v1 complete (older), v2 complete (newer): v2 wins, v1's points go.
+            ("a1".to_string(), Some(shared_chunk("t/a.md", "v1", 0, 2, now - 5))),
+            ("a2".to_string(), Some(shared_chunk("t/a.md", "v1", 1, 2, now - 5))),
+            ("a3".to_string(), Some(shared_chunk("t/a.md", "v2", 0, 1, now - 1))),
+            // b.md: only an incomplete version, being written now: not served, not deleted.
+            ("b1".to_string(), Some(shared_chunk("t/b.md", "v1", 1, 2, now))),
+            // c.md: complete v1, and an incomplete v2 abandoned long ago: v1, and v2's point goes.
+            ("c1".to_string(), Some(shared_chunk("t/c.md", "v1", 0, 1, now - 3 * hour))),
+            ("c2".to_string(), Some(shared_chunk("t/c.md", "v2", 0, 3, now - 2 * hour))),
+            // A point whose chunk cannot be read.
+            ("x".to_string(), None),
+        ];
+        let (files, mut leftovers) = complete_files(points, now);
+        leftovers.sort();
+        assert_eq!(leftovers, ["a1", "a2", "c2", "x"]);
+        let mut keys: Vec<&String> = files.keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["t/a.md", "t/c.md"]);
+        let (record, chunks) = &files["t/a.md"];
+        assert_eq!((record.hash.as_str(), record.chunk_ids.as_slice()), ("v2", &["a3".to_string()][..]));
+        assert_eq!((record.document.as_str(), record.title.as_str()), ("a.md", "Plans"));
+        assert_eq!(chunks[0].1.chunk.text, "t/a.md v2 0");
+        assert_eq!(files["t/c.md"].0.hash, "v1");
+    }
+
+    #[test]
+    fn shared_file_keys_are_relative_to_the_ingested_folder() {
+        let root = Path::new("/srv/a/packs/telco");
+        assert_eq!(file_key(root, Path::new("/srv/a/packs/telco/plans/basic.md"), true), "telco/plans/basic.md");
+        assert_eq!(file_key(root, root, true), "telco");
+        assert_eq!(
+            file_key(root, Path::new("/srv/a/packs/telco/plans/basic.md"), false),
+            "/srv/a/packs/telco/plans/basic.md"
+        );
+        let file = Path::new("/srv/b/faq.md");
+        assert_eq!(file_key(file, file, true), "faq.md");
+    }
+
+    #[test]
+    fn settings_differences_name_both_sides() {
+        let stored = IndexSettings {
+            format_version: FORMAT_VERSION,
+            model_id: "model-a".to_string(),
+            dim: 384,
+            chunk_max_tokens: 256,
+            chunk_overlap_tokens: 32,
+            outline_weight: 0.5,
+            backend: "qdrant".to_string(),
+        };
+        let expected = IndexSettings { model_id: "model-b".to_string(), chunk_max_tokens: 128, ..stored.clone() };
+        assert_eq!(
+            settings_differences(&stored, &expected, true),
+            "model model-a, chunks of 256 tokens overlapping by 32"
+        );
+        assert_eq!(
+            settings_differences(&stored, &expected, false),
+            "model model-b, chunks of 128 tokens overlapping by 32"
+        );
+        assert_ne!(new_revision(), new_revision());
     }
 
     #[test]

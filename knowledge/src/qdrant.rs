@@ -1,26 +1,73 @@
-//! The Qdrant vector backend, for knowledge that outgrows one machine.
+//! The Qdrant vector backend, for knowledge that outgrows one machine and is shared by several
+//! instances.
 //!
 //! Points carry the chunk id as a UUID (chunk ids are 128-bit hex), the vector, and the payload
-//! `chunk_id`, `doc_type` and `document` (keyword indexes on the last two serve filters).
+//! `chunk_id`, `doc_type` and `document` (keyword indexes on the last two serve filters) and
+//! [`RECORD_FIELD`]: the whole chunk as JSON ([`SharedChunk`]: its text, headings, file and
+//! sentence vectors), so that every instance rebuilds its lexical index and answers from the
+//! same chunks. The collection's metadata records the settings the index was built with
+//! ([`SETTINGS_KEY`]) and a revision changed by every ingestion ([`REVISION_KEY`]).
+//!
 //! Requests are built by pure functions (unit-tested without a server) and run on a small
 //! private tokio runtime, so the synchronous API can be called from any thread, async or not.
 
 use std::future::Future;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use qdrant_client::qdrant::{
     self, Condition, CountPointsBuilder, CreateCollection, CreateCollectionBuilder, CreateFieldIndexCollection,
     CreateFieldIndexCollectionBuilder, DeletePoints, DeletePointsBuilder, Distance, FieldType, PointId, PointStruct,
-    PointsIdsList, Query, QueryPoints, QueryPointsBuilder, UpsertPoints, UpsertPointsBuilder, VectorParamsBuilder,
+    PointsIdsList, Query, QueryPoints, QueryPointsBuilder, ScrollPoints, ScrollPointsBuilder, UpdateCollection,
+    UpsertPoints, UpsertPointsBuilder, VectorParamsBuilder,
 };
 use qdrant_client::{Payload, Qdrant};
+use serde::{Deserialize, Serialize};
 
+use crate::store::ChunkRecord;
 use crate::vector::{VectorEntry, VectorIndex};
 use crate::{Error, Filter, Result};
+
+/// The payload field holding a point's whole chunk ([`SharedChunk`] as JSON).
+pub const RECORD_FIELD: &str = "switchboard_chunk";
+/// The collection metadata key holding the settings the index was built with (JSON).
+pub const SETTINGS_KEY: &str = "switchboard_settings";
+/// The collection metadata key holding the revision, changed by every ingestion that changed
+/// something; instances compare it to know when to reload.
+pub const REVISION_KEY: &str = "switchboard_revision";
+/// Points read per page when an instance loads the collection.
+const SCROLL_PAGE: u32 = 256;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const UPSERT_BATCH: usize = 256;
+
+/// A chunk as stored in a point's payload: the chunk, and what an instance needs to rebuild
+/// the record of the file it came from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(crate) struct SharedChunk {
+    #[serde(flatten)]
+    pub chunk: ChunkRecord,
+    /// The file's content hash, title, and this chunk's place among the file's chunks: an
+    /// instance takes a file only when all its chunks of one hash are there.
+    pub file_hash: String,
+    pub file_title: String,
+    pub index: u32,
+    pub count: u32,
+    /// The sentence vectors ([`crate::store::UnitVectors`] bytes, hex).
+    pub units: String,
+    /// When it was written (milliseconds since the epoch): of two complete versions of a file,
+    /// the newer wins.
+    pub written_ms: u64,
+}
+
+/// A vector to store with its whole chunk.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SharedEntry<'a> {
+    pub vector: VectorEntry<'a>,
+    pub chunk: &'a SharedChunk,
+}
 
 /// Vectors stored in a Qdrant collection.
 pub struct QdrantVectors {
@@ -82,6 +129,40 @@ pub fn upsert_request(collection: &str, entries: &[VectorEntry<'_>]) -> Result<U
     Ok(UpsertPointsBuilder::new(collection, points).wait(true).build())
 }
 
+/// The request upserting vectors with their whole chunks.
+pub(crate) fn upsert_shared_request(collection: &str, entries: &[SharedEntry<'_>]) -> Result<UpsertPoints> {
+    let mut points = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let vector = entry.vector;
+        let mut payload = Payload::new();
+        payload.insert("chunk_id", vector.chunk_id);
+        payload.insert("doc_type", vector.doc_type);
+        payload.insert("document", vector.document);
+        let record = serde_json::to_string(entry.chunk).map_err(|e| Error::Corrupt(e.to_string()))?;
+        payload.insert(RECORD_FIELD, record);
+        points.push(PointStruct::new(point_id(vector.chunk_id)?, vector.vector.to_vec(), payload));
+    }
+    Ok(UpsertPointsBuilder::new(collection, points).wait(true).build())
+}
+
+/// The request reading one page of points with their chunks (no vectors).
+pub fn scroll_request(collection: &str, offset: Option<PointId>) -> ScrollPoints {
+    let mut builder = ScrollPointsBuilder::new(collection).limit(SCROLL_PAGE).with_payload(true).with_vectors(false);
+    if let Some(offset) = offset {
+        builder = builder.offset(offset);
+    }
+    builder.build()
+}
+
+/// The request merging `entries` into the collection's metadata.
+pub fn metadata_request(collection: &str, entries: &[(&str, &str)]) -> UpdateCollection {
+    UpdateCollection {
+        collection_name: collection.to_string(),
+        metadata: entries.iter().map(|(key, value)| (key.to_string(), qdrant::Value::from(*value))).collect(),
+        ..UpdateCollection::default()
+    }
+}
+
 /// The request deleting points by chunk id.
 pub fn delete_request(collection: &str, chunk_ids: &[String]) -> Result<DeletePoints> {
     let ids = chunk_ids.iter().map(|id| point_id(id)).collect::<Result<Vec<_>>>()?;
@@ -127,7 +208,12 @@ impl QdrantVectors {
         let client = {
             // The client spawns its connection pool on the current runtime.
             let _guard = runtime.enter();
+            // The client's version check (a request of its own, and a warning for any server two
+            // minor versions apart) is off: what Switchboard uses (points, scroll, collection
+            // metadata) was tested against server 1.18.3 with this 1.20 client, and the
+            // collection's own settings are checked below.
             Qdrant::from_url(url)
+                .skip_compatibility_check()
                 .api_key(api_key.map(str::to_string))
                 .timeout(REQUEST_TIMEOUT)
                 .connect_timeout(CONNECT_TIMEOUT)
@@ -137,6 +223,65 @@ impl QdrantVectors {
         let store = QdrantVectors { client, collection: collection.to_string(), dim, runtime: Some(runtime) };
         store.ensure_collection()?;
         Ok(store)
+    }
+
+    /// The collection's metadata entries whose values are strings.
+    pub fn metadata(&self) -> Result<HashMap<String, String>> {
+        let name = self.collection.clone();
+        let info = self.run(move |client| async move { client.collection_info(name).await })?;
+        let metadata = info.result.and_then(|info| info.config).map(|config| config.metadata).unwrap_or_default();
+        Ok(metadata.into_iter().filter_map(|(key, value)| value.as_str().map(|v| (key, v.to_string()))).collect())
+    }
+
+    /// Merges `entries` into the collection's metadata.
+    pub fn set_metadata(&self, entries: &[(&str, &str)]) -> Result<()> {
+        let request = metadata_request(&self.collection, entries);
+        self.run(move |client| async move { client.update_collection(request).await })?;
+        Ok(())
+    }
+
+    /// The collection's name.
+    pub fn collection(&self) -> &str {
+        &self.collection
+    }
+
+    /// Stores vectors with their whole chunks.
+    pub(crate) fn upsert_shared(&self, entries: &[SharedEntry<'_>]) -> Result<()> {
+        for batch in entries.chunks(UPSERT_BATCH) {
+            if let Some(bad) = batch.iter().find(|e| e.vector.vector.len() != self.dim) {
+                return Err(Error::EmbedderContract {
+                    expected: format!("vectors of dimension {}", self.dim),
+                    got: format!("a vector of dimension {}", bad.vector.vector.len()),
+                });
+            }
+            let request = upsert_shared_request(&self.collection, batch)?;
+            self.run(move |client| async move { client.upsert_points(request).await })?;
+        }
+        Ok(())
+    }
+
+    /// Every point's chunk id and chunk; points without a readable chunk (written by an older
+    /// version, or by something else) are listed with `None`.
+    pub(crate) fn scroll_chunks(&self) -> Result<Vec<(String, Option<SharedChunk>)>> {
+        let mut chunks = Vec::new();
+        let mut offset = None;
+        loop {
+            let request = scroll_request(&self.collection, offset.take());
+            let page = self.run(move |client| async move { client.scroll(request).await })?;
+            for point in page.result {
+                let Some(chunk_id) = point.id.as_ref().and_then(chunk_id_of) else { continue };
+                let chunk = point
+                    .payload
+                    .get(RECORD_FIELD)
+                    .and_then(|value| value.as_str())
+                    .and_then(|json| serde_json::from_str::<SharedChunk>(json).ok());
+                chunks.push((chunk_id, chunk));
+            }
+            match page.next_page_offset {
+                Some(next) => offset = Some(next),
+                None => return Ok(chunks),
+            }
+        }
     }
 
     /// Deletes the collection and everything in it.
@@ -260,9 +405,12 @@ impl VectorIndex for QdrantVectors {
     }
 
     fn clear(&self) -> Result<()> {
-        let name = self.collection.clone();
-        self.run(move |client| async move { client.delete_collection(name).await })?;
-        self.ensure_collection()
+        // Other instances answer from this collection: emptying it is an operator's decision
+        // ([`QdrantVectors::drop_collection`]), never a side effect.
+        Err(Error::Config(format!(
+            "refusing to empty the shared qdrant collection {}; nothing was deleted",
+            self.collection
+        )))
     }
 
     fn flush(&self) -> Result<()> {
@@ -324,6 +472,53 @@ mod tests {
         assert!(format!("{:?}", point.vectors).contains("0.6"));
         let bad = [VectorEntry { chunk_id: "bad", doc_type: "", document: "", vector: &vector }];
         assert!(upsert_request("kb", &bad).is_err());
+    }
+
+    #[test]
+    fn shared_upsert_carries_the_whole_chunk() {
+        let vector = [0.6f32, 0.8];
+        let chunk = SharedChunk {
+            chunk: ChunkRecord {
+                file_key: "telco/plans/basic.md".to_string(),
+                document: "basic.md".to_string(),
+                doc_type: "plans".to_string(),
+                title: "Basic".to_string(),
+                section: "Price".to_string(),
+                context: "Basic > Price".to_string(),
+                headings: vec!["Price".to_string()],
+                text: "The Basic Plan costs $10 a month.".to_string(),
+            },
+            file_hash: "abc".to_string(),
+            file_title: "Basic".to_string(),
+            index: 0,
+            count: 1,
+            units: "00ff".to_string(),
+            written_ms: 42,
+        };
+        let entry = SharedEntry {
+            vector: VectorEntry { chunk_id: CHUNK, doc_type: "plans", document: "basic.md", vector: &vector },
+            chunk: &chunk,
+        };
+        let request = upsert_shared_request("kb", &[entry]).unwrap();
+        let point = &request.points[0];
+        let field = |key: &str| point.payload.get(key).and_then(|v| v.as_str().map(|s| s.to_string()));
+        assert_eq!(field("doc_type").as_deref(), Some("plans"));
+        assert_eq!(field("chunk_id").as_deref(), Some(CHUNK));
+        let back: SharedChunk = serde_json::from_str(&field(RECORD_FIELD).unwrap()).unwrap();
+        assert_eq!(back, chunk);
+    }
+
+    #[test]
+    fn scroll_pages_and_metadata_updates() {
+        let first = scroll_request("kb", None);
+        assert_eq!((first.limit, first.offset.is_none()), (Some(SCROLL_PAGE), true));
+        assert!(format!("{:?}", first.with_payload).contains("Enable(true)"));
+        let next = scroll_request("kb", Some(point_id(CHUNK).unwrap()));
+        assert_eq!(next.offset.as_ref().and_then(chunk_id_of).as_deref(), Some(CHUNK));
+        let update = metadata_request("kb", &[(REVISION_KEY, "r1")]);
+        assert_eq!(update.collection_name, "kb");
+        assert_eq!(update.metadata.get(REVISION_KEY).and_then(|v| v.as_str()).map(String::as_str), Some("r1"));
+        assert!(update.params.is_none() && update.vectors_config.is_none(), "only the metadata changes");
     }
 
     #[test]

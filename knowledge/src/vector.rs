@@ -41,6 +41,31 @@ pub trait VectorIndex: Send + Sync {
     fn flush(&self) -> Result<()>;
 }
 
+/// A shared index (the Qdrant backend is also used directly for what only it does).
+impl<T: VectorIndex + ?Sized> VectorIndex for Arc<T> {
+    fn upsert(&self, entries: &[VectorEntry<'_>]) -> Result<()> {
+        (**self).upsert(entries)
+    }
+    fn delete(&self, chunk_ids: &[String]) -> Result<()> {
+        (**self).delete(chunk_ids)
+    }
+    fn search(&self, query: &[f32], n: usize, filter: Option<&Filter>) -> Result<Vec<(String, f32)>> {
+        (**self).search(query, n, filter)
+    }
+    fn len(&self) -> Result<usize> {
+        (**self).len()
+    }
+    fn chunk_ids(&self) -> Result<Option<Vec<String>>> {
+        (**self).chunk_ids()
+    }
+    fn clear(&self) -> Result<()> {
+        (**self).clear()
+    }
+    fn flush(&self) -> Result<()> {
+        (**self).flush()
+    }
+}
+
 /// Dot product written so that the compiler vectorises it (16 independent accumulators), run
 /// with AVX2 and FMA when the CPU has them.
 #[inline]

@@ -99,6 +99,28 @@ fn map_error(error: sqlx::Error) -> Error {
     }
 }
 
+/// A connection idle for longer than this is checked (one round trip) before it is used again.
+const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// Pool options. sqlx checks every connection taken from the pool with a round trip of its own
+/// by default, which doubles the round trips of a busy instance; here only connections idle
+/// for [`CHECK_IDLE_AFTER`] are checked (those a lost database may have broken while nothing
+/// used them), and one broken while in use fails its statement, which is reported unavailable.
+fn pool_options(size: u32, acquire_timeout: Duration) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= CHECK_IDLE_AFTER {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 impl Pg {
     pub(crate) fn connect(settings: &PostgresSettings) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -118,14 +140,9 @@ impl Pg {
         let timeout = settings.acquire_timeout;
         let (pool, lock_pool) = {
             let _entered = runtime.enter();
-            let pool = PgPoolOptions::new()
-                .max_connections(pool_size)
-                .acquire_timeout(timeout)
-                .connect_lazy_with(options.clone());
+            let pool = pool_options(pool_size, timeout).connect_lazy_with(options.clone());
             let lock_timeout = format!("SET lock_timeout = '{}ms'", timeout.as_millis().max(1));
-            let lock_pool = PgPoolOptions::new()
-                .max_connections(pool_size)
-                .acquire_timeout(timeout)
+            let lock_pool = pool_options(pool_size, timeout)
                 .after_connect(move |conn, _| {
                     let statement = lock_timeout.clone();
                     Box::pin(async move {
@@ -410,35 +427,20 @@ impl Pg {
                 writes: RefCell::default(),
                 open: std::cell::Cell::new(false),
             };
-            let outcome = match tx.execute("BEGIN ISOLATION LEVEL SERIALIZABLE") {
-                Err(error) => Err(TxError::Storage(error)),
-                Ok(()) => {
-                    tx.open.set(true);
-                    let views: Vec<TxTree<'_>> =
-                        trees.iter().map(|tree| TxTree::Postgres { tx: &tx, name: tree.name() }).collect();
-                    f(&views)
-                }
-            };
+            let views: Vec<TxTree<'_>> =
+                trees.iter().map(|tree| TxTree::Postgres { tx: &tx, name: tree.name() }).collect();
+            let outcome = f(&views);
+            drop(views);
             let outcome: Result<(), TxError<E>> = match outcome {
-                Ok(value) => match tx.write_all().and_then(|()| tx.execute("COMMIT")) {
-                    Ok(()) => {
-                        tx.open.set(false);
-                        return Ok(value);
-                    }
+                Ok(value) => match tx.commit() {
+                    Ok(()) => return Ok(value),
                     Err(error) => {
-                        if tx.execute("ROLLBACK").is_err() {
-                            tx.discard();
-                        }
-                        tx.open.set(false);
+                        tx.rollback();
                         Err(TxError::Storage(error))
                     }
                 },
                 Err(error) => {
-                    // A failed rollback means a broken connection: it is closed, not reused.
-                    if tx.execute("ROLLBACK").is_err() {
-                        tx.discard();
-                    }
-                    tx.open.set(false);
+                    tx.rollback();
                     Err(error)
                 }
             };
@@ -576,12 +578,54 @@ const UPSERT: &str = "INSERT INTO switchboard_kv (tree, key, value) VALUES ($1, 
                       ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value";
 const DELETE: &str = "DELETE FROM switchboard_kv WHERE tree = $1 AND key = $2 RETURNING value";
 /// A transaction's writes in one statement: the upserts, then the removals (no key is in both).
-const WRITE_ALL: &str = "WITH upserted AS (\
-        INSERT INTO switchboard_kv (tree, key, value) SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::bytea[]) \
-        ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value RETURNING 1), \
-     removed AS (\
-        DELETE FROM switchboard_kv WHERE (tree, key) IN (SELECT * FROM UNNEST($4::text[], $5::bytea[])) RETURNING 1) \
-     SELECT (SELECT count(*) FROM upserted) + (SELECT count(*) FROM removed)";
+/// A transaction's writes as statements (empty without writes), each ended by `;`: the values
+/// are literals, so that they go with the `COMMIT` in one round trip.
+fn write_statements(writes: std::collections::BTreeMap<(String, Bytes), Option<Bytes>>) -> String {
+    let (mut upserts, mut removals) = (Vec::new(), Vec::new());
+    for ((tree, key), value) in &writes {
+        match value {
+            Some(value) => {
+                upserts.push(format!("({}, {}, {})", text_literal(tree), bytea_literal(key), bytea_literal(value)))
+            }
+            None => removals.push(format!("({}, {})", text_literal(tree), bytea_literal(key))),
+        }
+    }
+    let mut statements = String::new();
+    if !upserts.is_empty() {
+        statements.push_str("INSERT INTO switchboard_kv (tree, key, value) VALUES ");
+        statements.push_str(&upserts.join(", "));
+        statements.push_str(" ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value;");
+    }
+    if !removals.is_empty() {
+        statements.push_str("DELETE FROM switchboard_kv WHERE (tree, key) IN (");
+        statements.push_str(&removals.join(", "));
+        statements.push_str(");");
+    }
+    statements
+}
+
+/// A text literal. Quotes are doubled; text with a backslash (which the server's
+/// `standard_conforming_strings` could make special) goes as its UTF-8 bytes.
+fn text_literal(text: &str) -> String {
+    if text.contains('\\') {
+        return format!("convert_from({}, 'UTF8')", bytea_literal(text.as_bytes()));
+    }
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// A bytea literal: its bytes in hex, decoded by the server (no backslash, whatever its
+/// settings).
+fn bytea_literal(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut literal = String::with_capacity(bytes.len() * 2 + 20);
+    literal.push_str("decode('");
+    for byte in bytes {
+        literal.push(char::from(HEX[usize::from(byte >> 4)]));
+        literal.push(char::from(HEX[usize::from(byte & 15)]));
+    }
+    literal.push_str("', 'hex')");
+    literal
+}
 
 /// A pseudo-random pause below `below` milliseconds (spreads retries of conflicting writers).
 fn rand_millis(below: u32) -> u64 {
@@ -607,13 +651,28 @@ pub struct PgTx<'a> {
     /// The transaction's writes (`None`: removed), read back by its own reads and sent in one
     /// statement before the commit.
     writes: RefCell<std::collections::BTreeMap<(String, Bytes), Option<Bytes>>>,
-    /// Between a successful `BEGIN` and its `COMMIT` or `ROLLBACK`: a connection dropped then
-    /// (the closure panicked) is closed, never handed to the next user mid-transaction.
+    /// From the `BEGIN` sent to its `COMMIT` or `ROLLBACK`: a connection dropped then (the
+    /// closure panicked) is closed, never handed to the next user mid-transaction.
     open: std::cell::Cell<bool>,
 }
 
+/// Starts a transaction; sent with the transaction's first statement, not on its own.
+const BEGIN: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE;";
+
 impl PgTx<'_> {
+    /// Runs one statement of the transaction (after its `BEGIN`, sent first if it was not).
     fn with<T>(
+        &self,
+        statement: impl AsyncFnOnce(&mut PoolConnection<Postgres>) -> Result<T, sqlx::Error>,
+    ) -> Result<T> {
+        if !self.open.get() {
+            self.execute(BEGIN)?;
+        }
+        self.send(statement)
+    }
+
+    /// Sends one round trip on the transaction's connection.
+    fn send<T>(
         &self,
         statement: impl AsyncFnOnce(&mut PoolConnection<Postgres>) -> Result<T, sqlx::Error>,
     ) -> Result<T> {
@@ -624,8 +683,35 @@ impl PgTx<'_> {
         self.pg.run(statement(connection)).map_err(map_error)
     }
 
-    fn execute(&self, statement: &str) -> Result<()> {
-        self.with(async |connection| connection.execute(statement).await.map(drop))
+    /// Runs statements given as text (the simple protocol: several may go in one round trip);
+    /// one that contains the `BEGIN` opens the transaction.
+    fn execute(&self, statements: &str) -> Result<()> {
+        if statements.starts_with(BEGIN) {
+            self.open.set(true);
+        }
+        self.send(async |connection| sqlx::raw_sql(statements).execute(&mut **connection).await.map(drop))
+    }
+
+    /// Sends the writes and the `COMMIT` in one round trip (with the `BEGIN` when nothing was
+    /// read: a transaction that only writes is one round trip; none when it did nothing).
+    fn commit(&self) -> Result<()> {
+        let writes = write_statements(std::mem::take(&mut *self.writes.borrow_mut()));
+        let statements = match (self.open.get(), writes.is_empty()) {
+            (false, true) => return Ok(()),
+            (false, false) => format!("{BEGIN}{writes}COMMIT"),
+            (true, _) => format!("{writes}COMMIT"),
+        };
+        self.execute(&statements)?;
+        self.open.set(false);
+        Ok(())
+    }
+
+    /// Ends a failed transaction; a connection that cannot roll back is closed, not reused.
+    fn rollback(&self) {
+        if self.open.get() && self.execute("ROLLBACK").is_err() {
+            self.discard();
+        }
+        self.open.set(false);
     }
 
     /// Closes the connection rather than returning it to the pool.
@@ -641,7 +727,21 @@ impl PgTx<'_> {
         if let Some(written) = self.writes.borrow().get(&(tree.to_string(), key.to_vec())) {
             return Ok(written.clone());
         }
-        self.with(async |connection| {
+        if !self.open.get() {
+            // The transaction's first statement carries its BEGIN (as text, in one round trip).
+            let statements = format!(
+                "{BEGIN}SELECT value FROM switchboard_kv WHERE tree = {} AND key = {}",
+                text_literal(tree),
+                bytea_literal(key)
+            );
+            self.open.set(true);
+            return self.send(async |connection| {
+                // (`RawSql::fetch_optional` is `fetch_one` in sqlx 0.8: it fails on no row.)
+                let rows = sqlx::raw_sql(&statements).fetch_all(&mut **connection).await?;
+                rows.first().map(|row| sqlx::Row::try_get::<Vec<u8>, _>(row, 0)).transpose()
+            });
+        }
+        self.send(async |connection| {
             sqlx::query_scalar("SELECT value FROM switchboard_kv WHERE tree = $1 AND key = $2")
                 .bind(tree)
                 .bind(key)
@@ -659,40 +759,6 @@ impl PgTx<'_> {
         let old = self.get(tree, key)?;
         self.writes.borrow_mut().insert((tree.to_string(), key.to_vec()), None);
         Ok(old)
-    }
-
-    /// Sends every write of the transaction in one statement.
-    fn write_all(&self) -> Result<()> {
-        let writes = std::mem::take(&mut *self.writes.borrow_mut());
-        if writes.is_empty() {
-            return Ok(());
-        }
-        let (mut trees, mut keys, mut values, mut gone_trees, mut gone_keys) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for ((tree, key), value) in writes {
-            match value {
-                Some(value) => {
-                    trees.push(tree);
-                    keys.push(key);
-                    values.push(value);
-                }
-                None => {
-                    gone_trees.push(tree);
-                    gone_keys.push(key);
-                }
-            }
-        }
-        self.with(async |connection| {
-            sqlx::query(WRITE_ALL)
-                .bind(trees)
-                .bind(keys)
-                .bind(values)
-                .bind(gone_trees)
-                .bind(gone_keys)
-                .execute(&mut **connection)
-                .await
-                .map(drop)
-        })
     }
 
     pub(crate) fn generate_id(&self) -> Result<u64> {
@@ -764,5 +830,28 @@ mod tests {
         assert_ne!(lock_id("a"), lock_id("b"));
         // FNV-1a of the empty string is its offset basis.
         assert_eq!(lock_id("") as u64, 0xcbf2_9ce4_8422_2325);
+    }
+
+    #[test]
+    fn literals_carry_any_bytes_and_quotes() {
+        assert_eq!(text_literal("o'brien"), "'o''brien'");
+        assert_eq!(text_literal("a\\b"), "convert_from(decode('615c62', 'hex'), 'UTF8')");
+        assert_eq!(bytea_literal(&[0, 0xff, b'\'']), "decode('00ff27', 'hex')");
+        assert_eq!(bytea_literal(&[]), "decode('', 'hex')");
+    }
+
+    #[test]
+    fn writes_become_one_upsert_and_one_delete() {
+        let mut writes = std::collections::BTreeMap::new();
+        assert_eq!(write_statements(writes.clone()), "");
+        writes.insert(("t".to_string(), b"k1".to_vec()), Some(b"v".to_vec()));
+        writes.insert(("t".to_string(), b"k2".to_vec()), None);
+        writes.insert(("u".to_string(), b"k".to_vec()), Some(Vec::new()));
+        assert_eq!(
+            write_statements(writes),
+            "INSERT INTO switchboard_kv (tree, key, value) VALUES ('t', decode('6b31', 'hex'), decode('76', 'hex')), \
+             ('u', decode('6b', 'hex'), decode('', 'hex')) ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value;\
+             DELETE FROM switchboard_kv WHERE (tree, key) IN (('t', decode('6b32', 'hex')));"
+        );
     }
 }

@@ -172,6 +172,70 @@ fn transactions_commit_everything_or_nothing() {
     });
 }
 
+/// PostgreSQL round trips of transactions: the `BEGIN` goes with the first read and the
+/// writes with the `COMMIT` (a transaction that only writes is one round trip, an empty one
+/// none), and a key written in a transaction with a quote, a backslash or any byte comes back.
+#[test]
+fn transactions_take_few_round_trips() {
+    each(|store| {
+        if store.backend() != Backend::Postgres {
+            return;
+        }
+        let a = store.tree("a\\b'c").unwrap();
+        let b = store.tree("b").unwrap();
+        let key: &[u8] = b"k'\\\x00\xff";
+        let counted = |run: &dyn Fn()| {
+            let before = store.round_trips();
+            run();
+            store.round_trips() - before
+        };
+        let write_only = counted(&|| {
+            store
+                .transaction(&[&a, &b], |trees| {
+                    trees[0].insert(key, b"1")?;
+                    trees[1].insert(b"x", b"2")?;
+                    trees[1].remove(b"gone")?;
+                    Ok::<_, TxError<Refused>>(())
+                })
+                .unwrap()
+        });
+        // `remove` reads the old value: the read carries the BEGIN, the writes the COMMIT.
+        assert_eq!(write_only, 2);
+        let blind = counted(&|| {
+            store
+                .transaction(&[&a], |trees| {
+                    trees[0].insert(b"y", b"3")?;
+                    Ok::<_, TxError<Refused>>(())
+                })
+                .unwrap()
+        });
+        assert_eq!(blind, 1, "writes only: BEGIN, writes and COMMIT in one");
+        let nothing = counted(&|| store.transaction(&[&a], |_| Ok::<_, TxError<Refused>>(())).unwrap());
+        assert_eq!(nothing, 0);
+        let read_twice = counted(&|| {
+            store
+                .transaction(&[&a, &b], |trees| {
+                    assert_eq!(trees[0].get(key)?, Some(b"1".to_vec()));
+                    assert_eq!(trees[1].get(b"x")?, Some(b"2".to_vec()));
+                    trees[1].insert(b"x", b"4")?;
+                    Ok::<_, TxError<Refused>>(())
+                })
+                .unwrap()
+        });
+        assert_eq!(read_twice, 3);
+        assert_eq!(a.get(key).unwrap(), Some(b"1".to_vec()));
+        assert_eq!((a.get(b"y").unwrap(), b.get(b"x").unwrap()), (Some(b"3".to_vec()), Some(b"4".to_vec())));
+        // A statement that fails inside the transaction rolls it back and leaves the
+        // connection usable.
+        let failed = store.transaction(&[&a], |trees| {
+            trees[0].insert(b"z", b"5")?;
+            Err::<(), _>(TxError::Abort(Refused))
+        });
+        assert!(matches!(failed, Err(TransactionError::Abort(Refused))));
+        assert_eq!(a.get(b"z").unwrap(), None);
+    });
+}
+
 #[test]
 fn concurrent_read_modify_write_transactions_lose_no_update() {
     each(|store| {
