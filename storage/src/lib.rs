@@ -15,6 +15,7 @@
 
 mod local;
 mod pg;
+mod reads;
 mod sled_backend;
 pub mod testing;
 
@@ -22,6 +23,7 @@ use std::sync::Arc;
 
 pub use local::{LocalGuard, LocalLocks};
 pub use pg::{MIGRATIONS_LATEST, PostgresSettings};
+pub use reads::{ReadScope, read_scope};
 
 /// A value or key as stored.
 pub type Bytes = Vec<u8>;

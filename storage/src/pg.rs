@@ -27,7 +27,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Executor, Postgres, Row};
 use tokio::sync::broadcast;
 
-use super::{Bytes, Error, Result, TransactionError, Tree, TreeBackend, TxError, TxTree};
+use super::{Bytes, Error, Result, TransactionError, Tree, TreeBackend, TxError, TxTree, reads};
 
 /// The embedded migrations, in order. Append; never edit one that has shipped.
 const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "key-value trees and ids", include_str!("../migrations/0001_kv.sql"))];
@@ -250,24 +250,37 @@ impl Pg {
         self.schema_version()
     }
 
+    /// This backend's identity in the thread's read cache ([`crate::reads`]).
+    fn identity(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
     pub(crate) fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Bytes>> {
+        if let Some(value) = reads::cached(self.identity(), tree, key) {
+            return Ok(value);
+        }
         self.counted();
-        self.run(
-            sqlx::query_scalar("SELECT value FROM switchboard_kv WHERE tree = $1 AND key = $2")
-                .bind(tree)
-                .bind(key)
-                .fetch_optional(&self.pool),
-        )
-        .map_err(map_error)
+        let value = self
+            .run(
+                sqlx::query_scalar("SELECT value FROM switchboard_kv WHERE tree = $1 AND key = $2")
+                    .bind(tree)
+                    .bind(key)
+                    .fetch_optional(&self.pool),
+            )
+            .map_err(map_error)?;
+        reads::remember(self.identity(), tree, key, &value);
+        Ok(value)
     }
 
     pub(crate) fn insert(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        reads::forget(self.identity(), tree, key);
         self.counted();
         self.run(sqlx::query(UPSERT).bind(tree).bind(key).bind(value).execute(&self.pool)).map_err(map_error)?;
         Ok(())
     }
 
     pub(crate) fn remove(&self, tree: &str, key: &[u8]) -> Result<Option<Bytes>> {
+        reads::forget(self.identity(), tree, key);
         self.counted();
         self.run(sqlx::query_scalar(DELETE).bind(tree).bind(key).fetch_optional(&self.pool)).map_err(map_error)
     }
@@ -279,6 +292,7 @@ impl Pg {
         old: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<Result<(), Option<Bytes>>> {
+        reads::forget(self.identity(), tree, key);
         self.counted();
         let swapped = self.run(async {
             let done = match (old, new) {
@@ -388,6 +402,7 @@ impl Pg {
     }
 
     pub(crate) fn clear(&self, tree: &str) -> Result<()> {
+        reads::forget_all(self.identity(), Some(tree));
         self.counted();
         self.run(sqlx::query("DELETE FROM switchboard_kv WHERE tree = $1").bind(tree).execute(&self.pool))
             .map_err(map_error)?;
@@ -405,6 +420,18 @@ impl Pg {
     /// Runs `f` in a `SERIALIZABLE` transaction on one connection; a serialization failure or
     /// deadlock (here or at commit) runs it again, after a short random pause.
     pub(crate) fn transaction<T, E>(
+        &self,
+        trees: &[&Tree],
+        f: impl Fn(&[TxTree<'_>]) -> Result<T, TxError<E>>,
+    ) -> Result<T, TransactionError<E>> {
+        // Whatever it writes, the thread's cached reads of this database are not trusted after.
+        reads::forget_all(self.identity(), None);
+        let result = self.run_transaction(trees, f);
+        reads::forget_all(self.identity(), None);
+        result
+    }
+
+    fn run_transaction<T, E>(
         &self,
         trees: &[&Tree],
         f: impl Fn(&[TxTree<'_>]) -> Result<T, TxError<E>>,

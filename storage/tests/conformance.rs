@@ -236,6 +236,49 @@ fn transactions_take_few_round_trips() {
     });
 }
 
+/// Inside a read scope a key is read from PostgreSQL once; the thread's own writes (plain or
+/// in a transaction) are never served stale; another thread's write is seen by the next scope.
+#[test]
+fn a_read_scope_reads_each_key_once_and_never_serves_its_own_writes_stale() {
+    each(|store| {
+        let tree = store.tree("scoped").unwrap();
+        tree.insert(b"k", b"1").unwrap();
+        let before = store.round_trips();
+        {
+            let _scope = storage::read_scope();
+            for _ in 0..3 {
+                assert_eq!(tree.get(b"k").unwrap(), Some(b"1".to_vec()));
+                assert_eq!(tree.get(b"absent").unwrap(), None);
+            }
+            if store.backend() == Backend::Postgres {
+                assert_eq!(store.round_trips() - before, 2, "each key once");
+            }
+            tree.insert(b"k", b"2").unwrap();
+            assert_eq!(tree.get(b"k").unwrap(), Some(b"2".to_vec()));
+            store
+                .transaction(&[&tree], |trees| {
+                    trees[0].insert(b"k", b"3")?;
+                    Ok::<_, TxError<Refused>>(())
+                })
+                .unwrap();
+            assert_eq!(tree.get(b"k").unwrap(), Some(b"3".to_vec()));
+            assert!(tree.compare_and_swap(b"k", Some(b"3"), Some(b"4")).unwrap().is_ok());
+            assert_eq!(tree.get(b"k").unwrap(), Some(b"4".to_vec()));
+            tree.remove(b"k").unwrap();
+            assert_eq!(tree.get(b"k").unwrap(), None);
+            tree.update_and_fetch(b"k", |_| Some(b"5".to_vec())).unwrap();
+            assert_eq!(tree.get(b"k").unwrap(), Some(b"5".to_vec()));
+            // Another thread's write is not this scope's business...
+            std::thread::scope(|scope| {
+                scope.spawn(|| tree.insert(b"k", b"6").unwrap());
+            });
+        }
+        // ...but the next scope's.
+        let _scope = storage::read_scope();
+        assert_eq!(tree.get(b"k").unwrap(), Some(b"6".to_vec()));
+    });
+}
+
 #[test]
 fn concurrent_read_modify_write_transactions_lose_no_update() {
     each(|store| {

@@ -219,6 +219,9 @@ impl Engine {
         // same database) are answered one after the other, each on the state the one before
         // left: a turn replays the log, decides, then appends.
         let _turn = self.conversations.hold_turn(conversation_id)?;
+        // The turn's parts look up the same customer, lines and plans: once each from the
+        // database (the turn's own writes are never served stale).
+        let _reads = storage::read_scope();
         match self.run_turn(conversation_id, text, sink) {
             Ok((turn, times)) => {
                 self.metrics.record_turn(&turn, &times);

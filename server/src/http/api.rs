@@ -417,17 +417,32 @@ pub async fn post_message(
     }
     let sink = channels.tokens.sink();
     let span = tracing::info_span!("turn", conversation_id = %conversation_id);
-    let turn_engine = engine.clone();
+    let turn_state = state.clone();
     let turn_conversation_id = conversation_id.clone();
-    let result = web::block(move || {
+    // The turn and the reply built from it (the log, the customer's choices) on a blocking
+    // thread, with one read cache: what the turn looked up is not read again.
+    // (The outer error: the turn failed, and a resend may try again; the inner one: the turn
+    // is logged but its reply could not be built.)
+    let result = web::block(move || -> Result<Result<TurnOut, ApiError>, ApiError> {
         let _entered = span.enter();
-        turn_engine.respond(&turn_conversation_id, &text, &sink)
+        let _reads = storage::read_scope();
+        let (turn, _times) = engine.respond(&turn_conversation_id, &text, &sink)?;
+        let reply = || -> Result<TurnOut, ApiError> {
+            let events = turn_state.conversations.events(&turn_conversation_id)?;
+            let customer_id = verified_customer_id(&events);
+            let mut out = TurnOut::from(turn)
+                .with_choices(Some(&engine), customer_id.as_deref())
+                .with_links(&turn_state.settings, &turn_conversation_id);
+            out.seq = reply_seq_of_last_message(&events);
+            Ok(out)
+        };
+        Ok(reply())
     })
     .await
     .map_err(|error| ApiError::internal("answering a message failed", &error))
-    .and_then(|result| result.map_err(ApiError::from));
-    let (turn, _times) = match result {
-        Ok(done) => done,
+    .and_then(|result| result);
+    let out = match result {
+        Ok(out) => out?,
         Err(error) => {
             if let Some(resends) = &resends {
                 resends.release();
@@ -435,12 +450,6 @@ pub async fn post_message(
             return Err(error);
         }
     };
-    let events = state.conversations.events(&conversation_id)?;
-    let customer_id = verified_customer_id(&events);
-    let mut out = TurnOut::from(turn)
-        .with_choices(Some(&engine), customer_id.as_deref())
-        .with_links(&state.settings, &conversation_id);
-    out.seq = reply_seq_of_last_message(&events);
     if let Some(resends) = &resends {
         resends.answered(&out);
     }
