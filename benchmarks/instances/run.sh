@@ -37,7 +37,8 @@ if [ -z "${TEST_POSTGRES_URL:-}" ]; then
   pg_bin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
   pg_dir="$work/postgres"
   mkdir -p "$pg_dir"
-  [ "$(id -u)" = 0 ] && chown postgres "$pg_dir"
+  # As root, PostgreSQL runs as its own account, which must reach its folder through $work.
+  [ "$(id -u)" = 0 ] && chmod 711 "$work" && chown postgres "$pg_dir"
   pg_port=$(free_port)
   as_postgres "'$pg_bin/initdb' -D '$pg_dir/data' -A trust -U switchboard >'$pg_dir/initdb.log'"
   as_postgres "'$pg_bin/pg_ctl' -D '$pg_dir/data' -l '$pg_dir/server.log' -w \

@@ -215,6 +215,17 @@ impl Engine {
         text: &CustomerText,
         sink: &dyn TokenSink,
     ) -> Result<(Turn, StageTimes), EngineError> {
+        self.respond_with_log(conversation_id, text, sink).map(|(turn, times, _)| (turn, times))
+    }
+
+    /// [`respond`](Self::respond), with the conversation's log after the turn (as the turn
+    /// found it and appended to it: not read again).
+    pub fn respond_with_log(
+        &self,
+        conversation_id: &str,
+        text: &CustomerText,
+        sink: &dyn TokenSink,
+    ) -> Result<(Turn, StageTimes, Vec<crate::conversations::Event>), EngineError> {
         // Messages to one conversation arriving together (at this instance or another on the
         // same database) are answered one after the other, each on the state the one before
         // left: a turn replays the log, decides, then appends.
@@ -223,9 +234,9 @@ impl Engine {
         // database (the turn's own writes are never served stale).
         let _reads = storage::read_scope();
         match self.run_turn(conversation_id, text, sink) {
-            Ok((turn, times)) => {
+            Ok((turn, times, log)) => {
                 self.metrics.record_turn(&turn, &times);
-                Ok((turn, times))
+                Ok((turn, times, log))
             }
             Err(error) => {
                 if matches!(error, EngineError::Internal(_)) {

@@ -397,8 +397,11 @@ pub async fn post_message(
             ));
         }
     }
-    if !state.conversations.exists(&conversation_id)? {
-        return Err(ApiError::not_found(format!("conversation {conversation_id} not found")));
+    let not_found = |id: &str| ApiError::not_found(format!("conversation {id} not found"));
+    // A resend record is only kept for a conversation that exists; without one, the check is
+    // made with the turn (below), where the turn reads the header again from the read cache.
+    if client_message_id.is_some() && !state.conversations.exists(&conversation_id)? {
+        return Err(not_found(&conversation_id));
     }
     let engine = state.engine()?;
     let resends = ResendGuard::open(&state.db, &conversation_id, client_message_id.as_deref())?;
@@ -421,28 +424,28 @@ pub async fn post_message(
     let turn_conversation_id = conversation_id.clone();
     // The turn and the reply built from it (the log, the customer's choices) on a blocking
     // thread, with one read cache: what the turn looked up is not read again.
-    // (The outer error: the turn failed, and a resend may try again; the inner one: the turn
-    // is logged but its reply could not be built.)
-    let result = web::block(move || -> Result<Result<TurnOut, ApiError>, ApiError> {
+    // The reply is built from the log as the turn left it (not read again) and the customer's
+    // records the turn read (from the read cache). A failure is the turn's: a resend may try
+    // again.
+    let result = web::block(move || -> Result<TurnOut, ApiError> {
         let _entered = span.enter();
         let _reads = storage::read_scope();
-        let (turn, _times) = engine.respond(&turn_conversation_id, &text, &sink)?;
-        let reply = || -> Result<TurnOut, ApiError> {
-            let events = turn_state.conversations.events(&turn_conversation_id)?;
-            let customer_id = verified_customer_id(&events);
-            let mut out = TurnOut::from(turn)
-                .with_choices(Some(&engine), customer_id.as_deref())
-                .with_links(&turn_state.settings, &turn_conversation_id);
-            out.seq = reply_seq_of_last_message(&events);
-            Ok(out)
-        };
-        Ok(reply())
+        if !turn_state.conversations.exists(&turn_conversation_id)? {
+            return Err(not_found(&turn_conversation_id));
+        }
+        let (turn, _times, events) = engine.respond_with_log(&turn_conversation_id, &text, &sink)?;
+        let customer_id = verified_customer_id(&events);
+        let mut out = TurnOut::from(turn)
+            .with_choices(Some(&engine), customer_id.as_deref())
+            .with_links(&turn_state.settings, &turn_conversation_id);
+        out.seq = reply_seq_of_last_message(&events);
+        Ok(out)
     })
     .await
     .map_err(|error| ApiError::internal("answering a message failed", &error))
     .and_then(|result| result);
     let out = match result {
-        Ok(out) => out?,
+        Ok(out) => out,
         Err(error) => {
             if let Some(resends) = &resends {
                 resends.release();

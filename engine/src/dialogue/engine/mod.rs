@@ -19,7 +19,7 @@ pub use understanding::Understanding;
 
 use self::answers::CATALOGUE_QUERY;
 use self::rules::{FIRST_PERSON, HOW_IT_WORKS_QUESTION, PLAN_SUPERLATIVE};
-use crate::conversations::{Channel, EventKind};
+use crate::conversations::{Channel, Event, EventKind};
 use crate::dialogue::facts::FactContext;
 use crate::dialogue::state::{GLOBAL, State, is_device_check};
 use crate::dialogue::{
@@ -67,6 +67,8 @@ pub(super) struct Work<'a> {
     /// Events of this turn not yet in the log: a turn's events are appended together, in one
     /// transaction, when it ends (or fails), not one write per step.
     pending: Vec<EventKind>,
+    /// The log as the turn found it, then with the turn's events once appended.
+    log: Vec<Event>,
 }
 
 fn ms(since: Instant) -> f64 {
@@ -74,12 +76,14 @@ fn ms(since: Instant) -> f64 {
 }
 
 impl Engine {
+    /// A turn, and the conversation's log after it (as the turn found it, plus what it
+    /// appended).
     pub(super) fn run_turn(
         &self,
         conversation_id: &str,
         text: &CustomerText,
         sink: &dyn TokenSink,
-    ) -> Result<(Turn, StageTimes), EngineError> {
+    ) -> Result<(Turn, StageTimes, Vec<Event>), EngineError> {
         let started = Instant::now();
         let header = self.conversations.get(conversation_id)?;
         let mut work = self.work(conversation_id, header.channel, sink)?;
@@ -100,7 +104,7 @@ impl Engine {
             total_ms = work.times.total_ms,
             "turn"
         );
-        Ok((turn, work.times))
+        Ok((turn, work.times, work.log))
     }
 
     fn turn_steps(
@@ -132,7 +136,8 @@ impl Engine {
     /// Appends the turn's events not yet logged, in one transaction.
     fn flush_log(&self, work: &mut Work<'_>) -> Result<(), EngineError> {
         if !work.pending.is_empty() {
-            self.conversations.append(work.conversation_id, std::mem::take(&mut work.pending))?;
+            let written = self.conversations.append(work.conversation_id, std::mem::take(&mut work.pending))?;
+            work.log.extend(written);
         }
         Ok(())
     }
@@ -149,6 +154,7 @@ impl Engine {
             conversation_id,
             channel,
             state: State::replay(&events),
+            log: events,
             parts: Vec::new(),
             awaiting: None,
             pending_action: None,
