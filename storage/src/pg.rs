@@ -604,7 +604,6 @@ impl Drop for Pg {
 const UPSERT: &str = "INSERT INTO switchboard_kv (tree, key, value) VALUES ($1, $2, $3) \
                       ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value";
 const DELETE: &str = "DELETE FROM switchboard_kv WHERE tree = $1 AND key = $2 RETURNING value";
-/// A transaction's writes in one statement: the upserts, then the removals (no key is in both).
 /// A transaction's writes as statements (empty without writes), each ended by `;`: the values
 /// are literals, so that they go with the `COMMIT` in one round trip.
 fn write_statements(writes: std::collections::BTreeMap<(String, Bytes), Option<Bytes>>) -> String {
@@ -675,8 +674,8 @@ fn lock_id(key: &str) -> i64 {
 pub struct PgTx<'a> {
     pg: &'a Pg,
     connection: RefCell<Option<PoolConnection<Postgres>>>,
-    /// The transaction's writes (`None`: removed), read back by its own reads and sent in one
-    /// statement before the commit.
+    /// The transaction's writes (`None`: removed), read back by its own reads and sent with the
+    /// `COMMIT`.
     writes: RefCell<std::collections::BTreeMap<(String, Bytes), Option<Bytes>>>,
     /// From the `BEGIN` sent to its `COMMIT` or `ROLLBACK`: a connection dropped then (the
     /// closure panicked) is closed, never handed to the next user mid-transaction.
