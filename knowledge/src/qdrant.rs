@@ -116,15 +116,20 @@ pub fn field_index_requests(collection: &str) -> Vec<CreateFieldIndexCollection>
         .collect()
 }
 
+/// The payload every point has: its chunk id and the fields filters match.
+fn filter_payload(entry: &VectorEntry<'_>) -> Payload {
+    let mut payload = Payload::new();
+    payload.insert("chunk_id", entry.chunk_id);
+    payload.insert("doc_type", entry.doc_type);
+    payload.insert("document", entry.document);
+    payload
+}
+
 /// The request upserting a batch of vectors.
 pub fn upsert_request(collection: &str, entries: &[VectorEntry<'_>]) -> Result<UpsertPoints> {
     let mut points = Vec::with_capacity(entries.len());
     for entry in entries {
-        let mut payload = Payload::new();
-        payload.insert("chunk_id", entry.chunk_id);
-        payload.insert("doc_type", entry.doc_type);
-        payload.insert("document", entry.document);
-        points.push(PointStruct::new(point_id(entry.chunk_id)?, entry.vector.to_vec(), payload));
+        points.push(PointStruct::new(point_id(entry.chunk_id)?, entry.vector.to_vec(), filter_payload(entry)));
     }
     Ok(UpsertPointsBuilder::new(collection, points).wait(true).build())
 }
@@ -134,10 +139,7 @@ pub(crate) fn upsert_shared_request(collection: &str, entries: &[SharedEntry<'_>
     let mut points = Vec::with_capacity(entries.len());
     for entry in entries {
         let vector = entry.vector;
-        let mut payload = Payload::new();
-        payload.insert("chunk_id", vector.chunk_id);
-        payload.insert("doc_type", vector.doc_type);
-        payload.insert("document", vector.document);
+        let mut payload = filter_payload(&vector);
         let record = serde_json::to_string(entry.chunk).map_err(|e| Error::Corrupt(e.to_string()))?;
         payload.insert(RECORD_FIELD, record);
         points.push(PointStruct::new(point_id(vector.chunk_id)?, vector.vector.to_vec(), payload));

@@ -17,12 +17,7 @@ fn qdrant_url() -> Option<String> {
 
 #[test]
 fn qdrant_backend_end_to_end() {
-    let Some(url) = qdrant_url() else { return };
-    let collection = format!("switchboard-test-{}-{}", std::process::id(), rand_suffix());
-    let config = KnowledgeConfig {
-        backend: Backend::Qdrant { url, api_key: std::env::var("QDRANT_API_KEY").ok(), collection },
-        ..KnowledgeConfig::default()
-    };
+    let Some(config) = qdrant_config("switchboard-test") else { return };
     let index_dir = tempfile::tempdir().unwrap();
     let docs = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(docs.path().join("billing")).unwrap();
@@ -43,11 +38,7 @@ fn qdrant_backend_end_to_end() {
     assert_eq!(kb.ingest(&[docs.path().to_path_buf()], false).unwrap().deleted, 1);
     assert!(kb.search_mode("late fee", 5, None, SearchMode::Vector).unwrap().iter().all(|h| h.document != "late.md"));
     drop(kb);
-    let Backend::Qdrant { url, api_key, collection } = config.backend else { unreachable!() };
-    knowledge::qdrant::QdrantVectors::open(&url, api_key.as_deref(), &collection, 64)
-        .unwrap()
-        .drop_collection()
-        .unwrap();
+    drop_collection(config);
 }
 
 /// Two instances (two data folders, the knowledge folder at two different paths) on one
@@ -56,12 +47,7 @@ fn qdrant_backend_end_to_end() {
 /// refresh; an instance with other chunking is refused and the collection is left whole.
 #[test]
 fn instances_share_one_collection() {
-    let Some(url) = qdrant_url() else { return };
-    let collection = format!("switchboard-shared-{}-{}", std::process::id(), rand_suffix());
-    let config = KnowledgeConfig {
-        backend: Backend::Qdrant { url, api_key: std::env::var("QDRANT_API_KEY").ok(), collection },
-        ..KnowledgeConfig::default()
-    };
+    let Some(config) = qdrant_config("switchboard-shared") else { return };
     let write_pack = |root: &std::path::Path, late_fee: &str| {
         let pack = root.join("pack");
         std::fs::create_dir_all(pack.join("billing")).unwrap();
@@ -106,6 +92,21 @@ fn instances_share_one_collection() {
     assert!(b.refresh().is_ok());
 
     drop((a, b));
+    drop_collection(config);
+}
+
+/// A configuration on a new collection of the server `QDRANT_URL` names (`None`: not set).
+fn qdrant_config(prefix: &str) -> Option<KnowledgeConfig> {
+    let url = qdrant_url()?;
+    let collection = format!("{prefix}-{}-{}", std::process::id(), rand_suffix());
+    Some(KnowledgeConfig {
+        backend: Backend::Qdrant { url, api_key: std::env::var("QDRANT_API_KEY").ok(), collection },
+        ..KnowledgeConfig::default()
+    })
+}
+
+/// Deletes the test's collection (64-dimensional, as the tests' embedder).
+fn drop_collection(config: KnowledgeConfig) {
     let Backend::Qdrant { url, api_key, collection } = config.backend else { unreachable!() };
     knowledge::qdrant::QdrantVectors::open(&url, api_key.as_deref(), &collection, 64)
         .unwrap()

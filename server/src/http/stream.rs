@@ -160,7 +160,7 @@ impl Pump {
                             || change.id == engine::conversations::ANY_CONVERSATION =>
                     {
                         match change.event {
-                        Some(event) => self.forward(&event).await,
+                            Some(event) => self.forward(&event).await,
                             // A header change here, or any change made by another instance on the
                             // shared database: whatever was logged after the last event sent.
                             None => self.replay().await,

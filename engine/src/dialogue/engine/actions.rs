@@ -131,8 +131,8 @@ impl Engine {
 
     /// A short summary of the conversation from its log, for the human agent.
     pub(super) fn handoff_summary(&self, work: &Work<'_>) -> String {
-        // The log so far, and this turn's events that are not in it yet.
-        let mut events = self.conversations.events(work.conversation_id).unwrap_or_default();
+        // The log as the turn found it, and this turn's events that are not in it yet.
+        let mut events = work.log.clone();
         let next = events.last().map_or(0, |event| event.seq + 1);
         let now = chrono::Utc::now();
         events.extend(work.pending.iter().enumerate().map(|(n, kind)| crate::conversations::Event {
